@@ -1,0 +1,97 @@
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "gtest_fork_env/options.h"
+#include "gtest_fork_env/server_context.h"
+
+namespace gtest_fork_env {
+
+namespace detail {
+class ServerInstance;
+}
+
+// A GoogleTest global environment that runs a live server for the whole test
+// binary:
+//
+//   ::testing::AddGlobalTestEnvironment(
+//       new gtest_fork_env::ForkServerEnv(ServeMyApi));
+//
+// SetUp() starts the server in a child process (see SpawnMode) and returns
+// only when it is ready (see Probe); TearDown() stops it (SIGTERM to its
+// process group, SIGKILL after Options::stop_timeout) and reaps it.
+//
+// What it guarantees:
+// - A server that fails to start fails every test of the binary, with its
+//   name, how it ended, how long it ran and the tail of its log. The tests
+//   show as FAILED, never SKIPPED, so ctest cannot report a green run.
+// - A server found dead after a test fails that test, and every later one.
+// - No server outlives the test binary, however it dies: a watchdog in the
+//   server's process group kills the group when the binary is gone.
+// - The child never returns into the test runner and never runs the
+//   binary's atexit handlers or static destructors.
+//
+// Errors: reported as GoogleTest failures; nothing is thrown.
+class ForkServerEnv : public ::testing::Environment {
+ public:
+  // The server: runs in the child, must listen on context.host() and
+  // context.port(), call context.NotifyListening(port) and serve until
+  // SIGTERM. Its return value is the child's exit code.
+  using ServerMain = std::function<int(ServerContext& context)>;
+
+  explicit ForkServerEnv(ServerMain server_main, Options options = {});
+  ~ForkServerEnv() override;
+  ForkServerEnv(const ForkServerEnv&) = delete;
+  ForkServerEnv& operator=(const ForkServerEnv&) = delete;
+
+  // Starts the server and waits until it is ready.
+  void SetUp() override;
+  // Stops the server and reaps it; reports a server that died on its own.
+  // Safe when SetUp failed or never ran.
+  void TearDown() override;
+
+  // The address tests connect to, valid after SetUp.
+  const std::string& host() const;
+  // The port the server listens on (the bound one when Options::port is 0),
+  // or 0 when it is not running.
+  uint16_t port() const;
+  // "http://host:port" (IPv6 hosts in brackets).
+  std::string url() const;
+  // The server's pid (also its process group id), or -1 when not running.
+  pid_t pid() const;
+  // The file holding the server's stdout and stderr.
+  const std::string& log_path() const;
+  const Options& options() const;
+  // Whether the server process is alive now (a cheap, non-blocking check).
+  bool IsRunning() const;
+
+ protected:
+  // For subclasses that override Serve() instead of passing a function.
+  explicit ForkServerEnv(Options options = {});
+
+  // Runs in the child. The default calls the function given to the
+  // constructor.
+  virtual int Serve(ServerContext& context);
+
+ private:
+  friend class ServerWatchListener;
+  void Register();
+  // In a re-executed copy of the binary: serve and _exit if `spec` names this
+  // server, else return without starting anything.
+  void ServeIfReexecuted(const char* spec);
+
+  ServerMain server_main_;
+  std::unique_ptr<detail::ServerInstance> server_;
+  int index_ = -1;  // construction order; names the server to a re-executed copy
+  // Why the server is not available to tests ("" while it runs): set when it
+  // failed to start or was found dead. Every test that starts then fails.
+  std::string unavailable_;
+};
+
+}  // namespace gtest_fork_env

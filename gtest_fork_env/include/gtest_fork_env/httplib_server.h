@@ -1,0 +1,63 @@
+#pragma once
+
+// The cpp-httplib adapter. Header-only on purpose: it compiles with the
+// CPPHTTPLIB_* settings of the code that includes it, and the core library
+// does not depend on httplib.
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include "gtest_fork_env/server_context.h"
+#include "gtest_fork_env/stop_signal.h"
+
+namespace gtest_fork_env {
+
+// Serves `server` in a ForkServerEnv child until the stop signal arrives.
+// Binds context.host() on context.port() (any free port when it is 0),
+// reports the bound port with NotifyListening, serves, and on SIGTERM or
+// SIGINT calls server.stop() from a watcher thread (never from the signal
+// handler). Returns 0 after a requested stop, 1 when binding or serving
+// failed (the reason is printed to stderr, the server's log).
+//
+// With a fixed port the socket gets SO_REUSEADDR only, replacing httplib's
+// default SO_REUSEPORT, so a port that is taken fails loudly instead of being
+// shared with another server.
+inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
+  StopSignalWatcher watcher([&server] {
+    if (!server.is_running()) return false;
+    server.stop();
+    return true;
+  });
+  if (watcher.error()) {
+    std::fprintf(stderr, "gtest_fork_env: cannot watch the stop signals: %s\n",
+                 watcher.error().message().c_str());
+    return 1;
+  }
+  int port = -1;
+  if (context.port() == 0) {
+    port = server.bind_to_any_port(context.host());
+  } else {
+    server.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    if (server.bind_to_port(context.host(), context.port())) port = context.port();
+  }
+  if (port <= 0) {
+    std::fprintf(stderr, "gtest_fork_env: server '%s' cannot bind %s:%u\n",
+                 context.name().c_str(), context.host().c_str(), context.port());
+    return 1;
+  }
+  context.NotifyListening(static_cast<uint16_t>(port));
+  bool served = server.listen_after_bind();
+  if (!served && !watcher.stop_requested()) {
+    std::fprintf(stderr, "gtest_fork_env: server '%s' stopped serving on its own\n",
+                 context.name().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace gtest_fork_env

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace gtest_fork_env {
+
+// How ForkServerEnv decides that a server is ready. Every probe is retried
+// with a back-off that starts at 0.5 ms and doubles up to 20 ms, until it
+// passes, the server exits, or Options::start_timeout runs out.
+struct Probe {
+  enum class Kind {
+    kTcpConnect,  // a TCP connection to host:port is accepted
+    kHttpGet,     // GET http_path answers a status in [min_status, max_status]
+    kNone,        // ready as soon as the port is known
+  };
+
+  // The default. With ServeHttplib it passes on the first try: the server
+  // reports its port only after listen(), and the kernel queues connections.
+  static Probe TcpConnect() { return Probe{}; }
+  // For servers that accept connections before they can answer requests.
+  static Probe HttpGet(std::string path = "/", int min_status = 200, int max_status = 299) {
+    Probe probe;
+    probe.kind = Kind::kHttpGet;
+    probe.http_path = std::move(path);
+    probe.min_status = min_status;
+    probe.max_status = max_status;
+    return probe;
+  }
+  static Probe None() {
+    Probe probe;
+    probe.kind = Kind::kNone;
+    return probe;
+  }
+
+  Kind kind = Kind::kTcpConnect;
+  std::string http_path = "/";
+  int min_status = 200;
+  int max_status = 299;
+};
+
+// How the server process is made.
+enum class SpawnMode {
+  // fork when the test binary has one thread, kReexec when it has more.
+  kAuto,
+  // fork() and call the server function in the child. Fast (well under a
+  // millisecond), but unsafe when other threads exist: a lock one of them
+  // holds (malloc's, spdlog's) stays locked in the child forever.
+  kFork,
+  // fork() and exec the test binary itself (/proc/self/exe, Linux) with an
+  // internal variable that makes it run only the server function, as
+  // GoogleTest's threadsafe death tests do. Safe with threads; costs the
+  // binary's start-up.
+  kReexec,
+};
+
+// Settings of one ForkServerEnv. Every field has a default that suits a
+// server on loopback.
+struct Options {
+  // Names the server in every message, in its log file name and in
+  // GTEST_FORK_ENV_INTERNAL_SERVE. Give each server of a binary its own.
+  std::string name = "server";
+  // The address the server binds and the probes connect to. Loopback by
+  // default: a test server must not be reachable from other machines.
+  std::string host = "127.0.0.1";
+  // 0: the server binds any free port and reports it (no race under
+  // `ctest -j`). Anything else: that port, which parallel runs then share.
+  uint16_t port = 0;
+  // From the fork until the probe passes.
+  std::chrono::milliseconds start_timeout{10000};
+  // From SIGTERM until SIGKILL.
+  std::chrono::milliseconds stop_timeout{5000};
+  Probe probe = Probe::TcpConnect();
+  // Where the server's stdout and stderr go. Empty: a fresh file in $TMPDIR
+  // (or /tmp), removed by TearDown after a clean run and kept otherwise.
+  std::string log_path;
+  // Keep the temporary log even after a clean run.
+  bool keep_log = false;
+  // How many lines of the log a failure message shows.
+  size_t log_tail_lines = 20;
+  SpawnMode spawn_mode = SpawnMode::kAuto;
+};
+
+}  // namespace gtest_fork_env

@@ -1,0 +1,452 @@
+#include "process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <mutex>
+
+extern char** environ;
+
+namespace gtest_fork_env::detail {
+namespace {
+
+// Steps of the child before it runs the function or program. The child
+// reports a failed step and its errno through a close-on-exec pipe:
+// end-of-file without data means the step list was completed.
+enum class ChildStep : int { kSetpgid, kWatchdog, kStdio, kChdir, kInherit, kExec };
+
+const char* StepName(ChildStep step) {
+  switch (step) {
+    case ChildStep::kSetpgid: return "setpgid";
+    case ChildStep::kWatchdog: return "fork of the watchdog";
+    case ChildStep::kStdio: return "redirecting stdio";
+    case ChildStep::kChdir: return "chdir";
+    case ChildStep::kInherit: return "passing descriptors";
+    case ChildStep::kExec: return "exec";
+  }
+  return "start";
+}
+
+struct ChildError {
+  ChildStep step;
+  int error;
+};
+
+// Descriptors the parent keeps for its live children (lifeline write ends and
+// pidfds). A fork-mode child closes them all: if it kept another server's
+// lifeline open, that server's watchdog could not see the test binary die.
+std::mutex& RegistryMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::vector<int>& ParentSideFds() {
+  static std::vector<int> fds;
+  return fds;
+}
+void RegisterFd(int fd) {
+  if (fd < 0) return;
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  ParentSideFds().push_back(fd);
+}
+void UnregisterFd(int fd) {
+  if (fd < 0) return;
+  std::lock_guard<std::mutex> lock(RegistryMutex());
+  auto& fds = ParentSideFds();
+  fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
+}
+
+// A fork that is async-signal-safe where glibc offers one: the server child
+// of a multithreaded test binary must not run pthread_atfork handlers (malloc's
+// among them) when it forks its watchdog, since a lock held by a vanished
+// thread would never be released.
+pid_t ForkAsyncSignalSafe() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  return _Fork();
+#else
+  return fork();
+#endif
+}
+
+void CloseFrom(int first_fd) {
+#if defined(__linux__) && defined(SYS_close_range)
+  if (syscall(SYS_close_range, first_fd, ~0U, 0) == 0) return;
+#endif
+  long max_fd = sysconf(_SC_OPEN_MAX);
+  if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+  for (int fd = first_fd; fd < max_fd; ++fd) close(fd);
+}
+
+void MarkCloexecFrom(int first_fd) {
+#if defined(__linux__) && defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
+  if (syscall(SYS_close_range, first_fd, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+#endif
+  long max_fd = sysconf(_SC_OPEN_MAX);
+  if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+  for (int fd = first_fd; fd < max_fd; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+void SetDisposition(int signal, void (*handler)(int)) {
+  struct sigaction action;
+  std::memset(&action, 0, sizeof action);
+  action.sa_handler = handler;
+  sigemptyset(&action.sa_mask);
+  sigaction(signal, &action, nullptr);
+}
+
+// The watchdog: the only holder of the lifeline's read end. It ignores the
+// stop signals so that the process group (and with it the group id, which
+// the parent signals) exists until the parent's final SIGKILL.
+[[noreturn]] void RunWatchdog(int lifeline_fd) {
+  SetDisposition(SIGTERM, SIG_IGN);
+  SetDisposition(SIGINT, SIG_IGN);
+  SetDisposition(SIGHUP, SIG_IGN);
+  if (lifeline_fd != 3) {
+    dup2(lifeline_fd, 3);
+  }
+  // Hold nothing of the parent's: not its stdout pipe (ctest waits for it to
+  // close) and no other server's descriptors.
+  for (int fd = 0; fd < 3; ++fd) close(fd);
+  CloseFrom(4);
+  char byte;
+  while (read(3, &byte, 1) != 0) {
+    if (errno != EINTR && errno != EAGAIN) break;
+  }
+  // The test process is gone: nobody will stop this group any more.
+  kill(0, SIGTERM);
+  struct timespec grace = {0, 100 * 1000 * 1000};
+  nanosleep(&grace, nullptr);
+  kill(0, SIGKILL);
+  _exit(0);
+}
+
+[[noreturn]] void FailChild(int status_fd, ChildStep step) {
+  ChildError report{step, errno};
+  ssize_t ignored = write(status_fd, &report, sizeof report);
+  (void)ignored;
+  _exit(127);
+}
+
+// Ends a fork-mode child that called exit() from the server function: it
+// runs before the parent's atexit handlers and static destructors (handlers
+// run in reverse order of registration), flushes stdio and leaves with the
+// same code.
+#if defined(__GLIBC__)
+void ExitWithoutParentHandlers(int code, void*) {
+  std::fflush(nullptr);
+  _exit(code);
+}
+#else
+void ExitWithoutParentHandlers() {
+  std::fflush(nullptr);
+  _exit(EXIT_FAILURE);
+}
+#endif
+
+int RunFunction(const std::function<int()>& function) {
+#if defined(__GLIBC__)
+  on_exit(ExitWithoutParentHandlers, nullptr);
+#else
+  atexit(ExitWithoutParentHandlers);
+#endif
+  try {
+    return function();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "gtest_fork_env: the server function threw: %s\n",
+                 error.what());
+  } catch (...) {
+    std::fprintf(stderr,
+                 "gtest_fork_env: the server function threw a non-std "
+                 "exception\n");
+  }
+  return 70;  // EX_SOFTWARE
+}
+
+std::string FindInPath(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t begin = 0;
+  while (begin <= dirs.size()) {
+    size_t end = dirs.find(':', begin);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(begin, end - begin);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    begin = end + 1;
+  }
+  return program;  // execve fails with ENOENT and the parent reports it
+}
+
+std::vector<std::string> MergeEnvironment(const std::vector<std::string>& extra) {
+  std::vector<std::string> merged;
+  for (char** entry = environ; entry && *entry; ++entry) {
+    std::string item = *entry;
+    std::string name = item.substr(0, item.find('='));
+    bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& e) {
+      return e.compare(0, name.size() + 1, name + "=") == 0;
+    });
+    if (!replaced) merged.push_back(std::move(item));
+  }
+  merged.insert(merged.end(), extra.begin(), extra.end());
+  return merged;
+}
+
+std::vector<char*> PointersTo(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (std::string& s : strings) pointers.push_back(s.data());
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+UniqueFd OpenPidfd(pid_t pid) {
+#if defined(__linux__) && defined(SYS_pidfd_open)
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return UniqueFd(fd);
+  }
+#endif
+  (void)pid;
+  return UniqueFd();
+}
+
+}  // namespace
+
+Process::Process(Process&& other) noexcept { *this = std::move(other); }
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    if (started()) KillGroupAndReap();
+    pid_ = std::exchange(other.pid_, -1);
+    owner_pid_ = std::exchange(other.owner_pid_, -1);
+    pidfd_ = std::move(other.pidfd_);
+    lifeline_ = std::move(other.lifeline_);
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (started() && owner_pid_ == getpid()) KillGroupAndReap();
+}
+
+std::error_code Process::Start(const SpawnRequest& request,
+                               std::string* failed_step) noexcept {
+  if (started()) return std::make_error_code(std::errc::device_or_resource_busy);
+  const bool exec_mode = !request.argv.empty();
+  try {
+    // Everything that allocates happens here, before the fork.
+    std::vector<std::string> argv = request.argv;
+    std::string program = !exec_mode ? std::string()
+                          : FindInPath(request.program.empty() ? argv[0] : request.program);
+    std::vector<std::string> envp = exec_mode ? MergeEnvironment(request.env)
+                                              : std::vector<std::string>();
+    std::vector<char*> argv_ptrs = PointersTo(argv);
+    std::vector<char*> envp_ptrs = PointersTo(envp);
+    std::vector<int> parent_side_fds;
+    {
+      std::lock_guard<std::mutex> lock(RegistryMutex());
+      parent_side_fds = ParentSideFds();
+    }
+
+    UniqueFd status_read, status_write, lifeline_read, lifeline_write;
+    if (auto error = MakePipe(status_read, status_write)) return error;
+    if (auto error = MakePipe(lifeline_read, lifeline_write)) return error;
+    UniqueFd dev_null(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null) return LastError();
+
+    // Without this, output buffered in the parent's stdio would be written
+    // twice: once by the parent and once by a child that flushes its copy.
+    std::fflush(nullptr);
+
+    pid_t pid = fork();
+    if (pid < 0) return LastError();
+    if (pid == 0) {
+      // The child. In exec mode (and in a multithreaded parent) only
+      // async-signal-safe calls until execve.
+      const int status_fd = status_write.get();
+      if (setpgid(0, 0) != 0) FailChild(status_fd, ChildStep::kSetpgid);
+
+      // Stop signals may be ignored or blocked in the test binary; the server
+      // must see them.
+      sigset_t all;
+      sigemptyset(&all);
+      sigprocmask(SIG_SETMASK, &all, nullptr);
+      if (exec_mode) {
+        for (int signal = 1; signal < NSIG; ++signal) {
+          if (signal != SIGKILL && signal != SIGSTOP) SetDisposition(signal, SIG_DFL);
+        }
+      } else {
+        SetDisposition(SIGTERM, SIG_DFL);
+        SetDisposition(SIGINT, SIG_DFL);
+        SetDisposition(SIGHUP, SIG_DFL);
+      }
+
+      pid_t watchdog = ForkAsyncSignalSafe();
+      if (watchdog < 0) FailChild(status_fd, ChildStep::kWatchdog);
+      if (watchdog == 0) RunWatchdog(lifeline_read.get());
+      close(lifeline_read.get());
+      close(lifeline_write.get());
+
+      if (dup2(dev_null.get(), STDIN_FILENO) < 0) FailChild(status_fd, ChildStep::kStdio);
+      if (request.output_fd >= 0) {
+        if (dup2(request.output_fd, STDOUT_FILENO) < 0 ||
+            dup2(request.output_fd, STDERR_FILENO) < 0) {
+          FailChild(status_fd, ChildStep::kStdio);
+        }
+      }
+
+      if (!exec_mode) {
+        for (int fd : parent_side_fds) close(fd);
+        close(dev_null.get());
+        close(status_read.get());
+        close(status_fd);  // end-of-file: the parent knows we got this far
+        _exit(RunFunction(request.function));
+      }
+
+      if (!request.working_dir.empty() && chdir(request.working_dir.c_str()) != 0) {
+        FailChild(status_fd, ChildStep::kChdir);
+      }
+      // Nothing of the test binary leaks into the program but what the caller
+      // passes on purpose.
+      MarkCloexecFrom(3);
+      for (int fd : request.inherit_fds) {
+        if (fcntl(fd, F_SETFD, 0) != 0) FailChild(status_fd, ChildStep::kInherit);
+      }
+      execve(program.c_str(), argv_ptrs.data(), envp_ptrs.data());
+      FailChild(status_fd, ChildStep::kExec);
+    }
+
+    // The parent. setpgid in both processes, so that the group exists
+    // whichever runs first; EACCES after the child's exec is harmless.
+    setpgid(pid, pid);
+    status_write.reset();
+    lifeline_read.reset();
+
+    ChildError report;
+    ssize_t got = RetryOnEintr([&] { return read(status_read.get(), &report, sizeof report); });
+    if (got == static_cast<ssize_t>(sizeof report)) {
+      int wait_status;
+      RetryOnEintr([&] { return waitpid(pid, &wait_status, 0); });
+      // The watchdog may already run: end the group it is in.
+      kill(-pid, SIGKILL);
+      if (failed_step) *failed_step = StepName(report.step);
+      return {report.error, std::system_category()};
+    }
+
+    pid_ = pid;
+    owner_pid_ = getpid();
+    pidfd_ = OpenPidfd(pid);
+    lifeline_ = std::move(lifeline_write);
+    RegisterFd(pidfd_.get());
+    RegisterFd(lifeline_.get());
+    return {};
+  } catch (const std::bad_alloc&) {
+    return std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+std::optional<ExitStatus> Process::Peek() const noexcept {
+  if (!started()) return std::nullopt;
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  int result = RetryOnEintr([&] {
+    return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT);
+  });
+  if (result != 0 || info.si_pid == 0) return std::nullopt;
+  ExitStatus status;
+  if (info.si_code == CLD_EXITED) {
+    status.exited = true;
+    status.code = info.si_status;
+  } else {
+    status.signaled = true;
+    status.signal = info.si_status;
+  }
+  return status;
+}
+
+std::optional<ExitStatus> Process::WaitForExit(std::chrono::milliseconds timeout) noexcept {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
+  if (pidfd_) {
+    for (;;) {
+      if (auto status = Peek()) return status;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      struct pollfd event = {pidfd_.get(), POLLIN, 0};
+      // +1: poll rounds down, and an early wake-up only loops once more.
+      if (RetryOnEintr([&] { return poll(&event, 1, static_cast<int>(left.count()) + 1); }) < 0) {
+        return Peek();
+      }
+    }
+  }
+  auto pause = std::chrono::microseconds(1000);
+  for (;;) {
+    if (auto status = Peek()) return status;
+    if (Clock::now() >= deadline) return std::nullopt;
+    struct timespec delay = {0, static_cast<long>(pause.count()) * 1000};
+    nanosleep(&delay, nullptr);
+    pause = std::min(pause * 2, std::chrono::microseconds(10000));
+  }
+}
+
+std::error_code Process::SignalGroup(int signal) noexcept {
+  if (!started()) return std::make_error_code(std::errc::no_such_process);
+  if (kill(-pid_, signal) != 0) return LastError();
+  return {};
+}
+
+ExitStatus Process::Stop(std::chrono::milliseconds grace, bool* forced) noexcept {
+  if (forced) *forced = false;
+  if (!started()) return ExitStatus{};
+  if (!Peek()) {
+    SignalGroup(SIGTERM);
+    if (!WaitForExit(grace)) {
+      if (forced) *forced = true;
+    }
+  }
+  return KillGroupAndReap();
+}
+
+ExitStatus Process::KillGroupAndReap() noexcept {
+  // The child is not reaped yet, so the group id cannot have been reused.
+  kill(-pid_, SIGKILL);
+  int wait_status = 0;
+  RetryOnEintr([&] { return waitpid(pid_, &wait_status, 0); });
+  ExitStatus status = ExitStatus::FromWaitStatus(wait_status);
+  Reset();
+  return status;
+}
+
+void Process::Reset() noexcept {
+  UnregisterFd(pidfd_.get());
+  UnregisterFd(lifeline_.get());
+  pidfd_.reset();
+  lifeline_.reset();
+  pid_ = -1;
+  owner_pid_ = -1;
+}
+
+size_t CountThreads() noexcept {
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return 0;
+  size_t count = 0;
+  while (struct dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+}  // namespace gtest_fork_env::detail

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "exit_status.h"
+#include "unique_fd.h"
+
+// The process layer: starting a child in a process group of its own, waiting
+// for it with a timeout, stopping and reaping it. It knows nothing of
+// GoogleTest or HTTP, returns std::error_code and never throws from the
+// system-call paths (as reproc does).
+
+namespace gtest_fork_env::detail {
+
+// What to run in the child.
+struct SpawnRequest {
+  // Fork mode: runs in the forked child; its result is the exit code. Used
+  // when `argv` is empty. The child leaves only through _exit, so the
+  // parent's atexit handlers and static destructors never run there.
+  std::function<int()> function;
+  // Exec mode: the program and its arguments. A program name without '/' is
+  // looked up in PATH (before the fork, so the child stays
+  // async-signal-safe).
+  std::vector<std::string> argv;
+  // Exec mode: the file to execute; empty means argv[0].
+  std::string program;
+  // Exec mode: "NAME=value" entries that are added to, or replace, the
+  // parent's environment.
+  std::vector<std::string> env;
+  // Exec mode: working directory of the program; empty keeps the parent's.
+  std::string working_dir;
+  // Exec mode: descriptors that stay open in the program at the same
+  // numbers. Every other descriptor above 2 is closed on exec.
+  std::vector<int> inherit_fds;
+  // Receives the child's stdout and stderr. stdin is always /dev/null.
+  int output_fd = -1;
+};
+
+// A started child and its process group. Move-only. Destroying a Process
+// that still runs kills its group and reaps it (only in the process that
+// started it: a forked copy of the parent, such as a fast death-test child,
+// leaves it alone).
+class Process {
+ public:
+  Process() = default;
+  Process(Process&& other) noexcept;
+  Process& operator=(Process&& other) noexcept;
+  ~Process();
+
+  // Starts the child as the leader of a new process group, together with a
+  // watchdog in that group. The watchdog holds the only read end of a
+  // "lifeline" pipe whose write end stays in this process: when this process
+  // dies in any way, the watchdog reads end-of-file and kills the whole group
+  // (SIGTERM, then SIGKILL 100 ms later). That is how no server outlives a
+  // SIGKILLed test binary.
+  // Errors: a failed pipe/fork in the parent, or a failed step in the child
+  // before the function or program ran (exec of a missing program gives
+  // ENOENT here, at once). `failed_step` names the step ("exec", "chdir"...).
+  std::error_code Start(const SpawnRequest& request,
+                        std::string* failed_step = nullptr) noexcept;
+
+  pid_t pid() const noexcept { return pid_; }
+  // True from a successful Start until Reap.
+  bool started() const noexcept { return pid_ > 0; }
+
+  // A descriptor that polls readable once the child has exited (a pidfd), or
+  // -1 where the kernel has none; then callers must use WaitForExit.
+  int exit_fd() const noexcept { return pidfd_.get(); }
+
+  // The exit status if the child has exited, without reaping it: the pid and
+  // the process group stay reserved until Reap, so signals can never reach a
+  // stranger that reused the number.
+  std::optional<ExitStatus> Peek() const noexcept;
+
+  // Waits until the child exits or `timeout` passes, without reaping.
+  // Uses poll on the pidfd (no sleep loop); without pidfds it falls back to
+  // waitid polling with a back-off from 1 ms to 10 ms.
+  std::optional<ExitStatus> WaitForExit(
+      std::chrono::milliseconds timeout) noexcept;
+
+  // Sends `signal` to every process in the child's group.
+  std::error_code SignalGroup(int signal) noexcept;
+
+  // Stops the group: SIGTERM, up to `grace` for the child to exit, then
+  // SIGKILL; once the child is gone, SIGKILL to whatever is left in the group
+  // (grandchildren, the watchdog), and the child is reaped. `*forced` says
+  // whether the child needed SIGKILL.
+  ExitStatus Stop(std::chrono::milliseconds grace, bool* forced = nullptr) noexcept;
+
+ private:
+  ExitStatus KillGroupAndReap() noexcept;
+  void Reset() noexcept;
+
+  pid_t pid_ = -1;
+  pid_t owner_pid_ = -1;  // the process that started the child
+  UniqueFd pidfd_;
+  UniqueFd lifeline_;  // write end; closing it tells the watchdog we are gone
+};
+
+// Number of threads in this process (from /proc/self/task, as gtest's
+// GetThreadCount does), or 0 when it cannot be told (no /proc).
+size_t CountThreads() noexcept;
+
+}  // namespace gtest_fork_env::detail

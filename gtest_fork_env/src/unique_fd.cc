@@ -1,0 +1,42 @@
+#include "unique_fd.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace gtest_fork_env::detail {
+
+void UniqueFd::reset(int fd) noexcept {
+  // close() is not retried on EINTR: on Linux the descriptor is released
+  // either way, and a retry could close a descriptor another thread reused.
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+std::error_code MakePipe(UniqueFd& read_end, UniqueFd& write_end) noexcept {
+  int fds[2];
+#if defined(__linux__)
+  if (::pipe2(fds, O_CLOEXEC) != 0) return LastError();
+#else
+  // No pipe2 (macOS): a concurrent fork+exec in another thread could
+  // inherit these two descriptors in the window before FD_CLOEXEC is set.
+  if (::pipe(fds) != 0) return LastError();
+  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  ::fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+#endif
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
+  return {};
+}
+
+std::error_code WriteAll(int fd, const void* data, size_t size) noexcept {
+  const char* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t written = RetryOnEintr([&] { return ::write(fd, bytes, size); });
+    if (written < 0) return LastError();
+    bytes += written;
+    size -= static_cast<size_t>(written);
+  }
+  return {};
+}
+
+}  // namespace gtest_fork_env::detail

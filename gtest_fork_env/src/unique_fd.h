@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+namespace gtest_fork_env::detail {
+
+// Owns one file descriptor and closes it when destroyed. Move-only.
+class UniqueFd {
+ public:
+  UniqueFd() noexcept = default;
+  explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+// errno as a std::error_code in the system category.
+inline std::error_code LastError() noexcept {
+  return {errno, std::system_category()};
+}
+
+// Calls `call` again while it fails with EINTR. This is the one place the
+// library retries interrupted system calls (like gtest's
+// GTEST_DEATH_TEST_CHECK_SYSCALL_ and fmt's FMT_RETRY).
+template <typename Call>
+auto RetryOnEintr(Call call) noexcept -> decltype(call()) {
+  decltype(call()) result;
+  do {
+    result = call();
+  } while (result == -1 && errno == EINTR);
+  return result;
+}
+
+// Creates a pipe whose both ends are close-on-exec, so that no program the
+// library or the test later executes inherits it by accident.
+std::error_code MakePipe(UniqueFd& read_end, UniqueFd& write_end) noexcept;
+
+// Writes all of `size` bytes, retrying short writes and EINTR.
+std::error_code WriteAll(int fd, const void* data, size_t size) noexcept;
+
+}  // namespace gtest_fork_env::detail
