@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <iostream>
 #include <mutex>
 
 extern char** environ;
@@ -25,12 +26,11 @@ namespace {
 // Steps of the child before it runs the function or program. The child
 // reports a failed step and its errno through a close-on-exec pipe:
 // end-of-file without data means the step list was completed.
-enum class ChildStep : int { kSetpgid, kWatchdog, kStdio, kChdir, kInherit, kExec };
+enum class ChildStep : int { kSetpgid, kStdio, kChdir, kInherit, kExec };
 
 const char* StepName(ChildStep step) {
   switch (step) {
     case ChildStep::kSetpgid: return "setpgid";
-    case ChildStep::kWatchdog: return "fork of the watchdog";
     case ChildStep::kStdio: return "redirecting stdio";
     case ChildStep::kChdir: return "chdir";
     case ChildStep::kInherit: return "passing descriptors";
@@ -67,18 +67,6 @@ void UnregisterFd(int fd) {
   fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
 }
 
-// A fork that is async-signal-safe where glibc offers one: the server child
-// of a multithreaded test binary must not run pthread_atfork handlers (malloc's
-// among them) when it forks its watchdog, since a lock held by a vanished
-// thread would never be released.
-pid_t ForkAsyncSignalSafe() {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  return _Fork();
-#else
-  return fork();
-#endif
-}
-
 void CloseFrom(int first_fd) {
 #if defined(__linux__) && defined(SYS_close_range)
   if (syscall(SYS_close_range, first_fd, ~0U, 0) == 0) return;
@@ -105,10 +93,12 @@ void SetDisposition(int signal, void (*handler)(int)) {
   sigaction(signal, &action, nullptr);
 }
 
-// The watchdog: the only holder of the lifeline's read end. It ignores the
-// stop signals so that the process group (and with it the group id, which
-// the parent signals) exists until the parent's final SIGKILL.
+// The watchdog: leader of the server's process group and the only holder of
+// the lifeline's read end. It ignores the stop signals, so the group id the
+// parent signals stays in use until the parent's final SIGKILL; and being
+// the parent's own unreaped child, that id cannot be reused meanwhile.
 [[noreturn]] void RunWatchdog(int lifeline_fd) {
+  setpgid(0, 0);
   SetDisposition(SIGTERM, SIG_IGN);
   SetDisposition(SIGINT, SIG_IGN);
   SetDisposition(SIGHUP, SIG_IGN);
@@ -160,8 +150,9 @@ int RunFunction(const std::function<int()>& function) {
 #else
   atexit(ExitWithoutParentHandlers);
 #endif
+  int code = 70;  // EX_SOFTWARE, for an exception
   try {
-    return function();
+    code = function();
   } catch (const std::exception& error) {
     std::fprintf(stderr, "gtest_fork_env: the server function threw: %s\n",
                  error.what());
@@ -170,7 +161,11 @@ int RunFunction(const std::function<int()>& function) {
                  "gtest_fork_env: the server function threw a non-std "
                  "exception\n");
   }
-  return 70;  // EX_SOFTWARE
+  // _exit does not flush: what the server printed must reach its log.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  return code;
 }
 
 std::string FindInPath(const std::string& program) {
@@ -230,6 +225,7 @@ Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
     if (started()) KillGroupAndReap();
     pid_ = std::exchange(other.pid_, -1);
+    watchdog_ = std::exchange(other.watchdog_, -1);
     owner_pid_ = std::exchange(other.owner_pid_, -1);
     pidfd_ = std::move(other.pidfd_);
     lifeline_ = std::move(other.lifeline_);
@@ -270,13 +266,28 @@ std::error_code Process::Start(const SpawnRequest& request,
     // twice: once by the parent and once by a child that flushes its copy.
     std::fflush(nullptr);
 
+    // The watchdog first, so the group exists before the server joins it: a
+    // server that cannot join (the test binary died meanwhile and the group
+    // is gone) exits instead of running unwatched.
+    pid_t watchdog = fork();
+    if (watchdog < 0) return LastError();
+    if (watchdog == 0) RunWatchdog(lifeline_read.get());
+    setpgid(watchdog, watchdog);  // in both processes: whichever runs first
+    lifeline_read.reset();        // the server must not hold it
+
     pid_t pid = fork();
-    if (pid < 0) return LastError();
+    if (pid < 0) {
+      std::error_code error = LastError();
+      kill(-watchdog, SIGKILL);
+      RetryOnEintr([&] { return waitpid(watchdog, nullptr, 0); });
+      return error;
+    }
     if (pid == 0) {
       // The child. In exec mode (and in a multithreaded parent) only
       // async-signal-safe calls until execve.
       const int status_fd = status_write.get();
-      if (setpgid(0, 0) != 0) FailChild(status_fd, ChildStep::kSetpgid);
+      if (setpgid(0, watchdog) != 0) FailChild(status_fd, ChildStep::kSetpgid);
+      close(lifeline_write.get());
 
       // Stop signals may be ignored or blocked in the test binary; the server
       // must see them.
@@ -292,12 +303,6 @@ std::error_code Process::Start(const SpawnRequest& request,
         SetDisposition(SIGINT, SIG_DFL);
         SetDisposition(SIGHUP, SIG_DFL);
       }
-
-      pid_t watchdog = ForkAsyncSignalSafe();
-      if (watchdog < 0) FailChild(status_fd, ChildStep::kWatchdog);
-      if (watchdog == 0) RunWatchdog(lifeline_read.get());
-      close(lifeline_read.get());
-      close(lifeline_write.get());
 
       if (dup2(dev_null.get(), STDIN_FILENO) < 0) FailChild(status_fd, ChildStep::kStdio);
       if (request.output_fd >= 0) {
@@ -328,24 +333,22 @@ std::error_code Process::Start(const SpawnRequest& request,
       FailChild(status_fd, ChildStep::kExec);
     }
 
-    // The parent. setpgid in both processes, so that the group exists
-    // whichever runs first; EACCES after the child's exec is harmless.
-    setpgid(pid, pid);
+    // The parent. EACCES after the child's exec is harmless: it joined itself.
+    setpgid(pid, watchdog);
     status_write.reset();
-    lifeline_read.reset();
 
     ChildError report;
     ssize_t got = RetryOnEintr([&] { return read(status_read.get(), &report, sizeof report); });
     if (got == static_cast<ssize_t>(sizeof report)) {
-      int wait_status;
-      RetryOnEintr([&] { return waitpid(pid, &wait_status, 0); });
-      // The watchdog may already run: end the group it is in.
-      kill(-pid, SIGKILL);
+      kill(-watchdog, SIGKILL);
+      RetryOnEintr([&] { return waitpid(pid, nullptr, 0); });
+      RetryOnEintr([&] { return waitpid(watchdog, nullptr, 0); });
       if (failed_step) *failed_step = StepName(report.step);
       return {report.error, std::system_category()};
     }
 
     pid_ = pid;
+    watchdog_ = watchdog;
     owner_pid_ = getpid();
     pidfd_ = OpenPidfd(pid);
     lifeline_ = std::move(lifeline_write);
@@ -403,7 +406,7 @@ std::optional<ExitStatus> Process::WaitForExit(std::chrono::milliseconds timeout
 
 std::error_code Process::SignalGroup(int signal) noexcept {
   if (!started()) return std::make_error_code(std::errc::no_such_process);
-  if (kill(-pid_, signal) != 0) return LastError();
+  if (kill(-watchdog_, signal) != 0) return LastError();
   return {};
 }
 
@@ -420,10 +423,11 @@ ExitStatus Process::Stop(std::chrono::milliseconds grace, bool* forced) noexcept
 }
 
 ExitStatus Process::KillGroupAndReap() noexcept {
-  // The child is not reaped yet, so the group id cannot have been reused.
-  kill(-pid_, SIGKILL);
+  // The watchdog is not reaped yet, so the group id cannot have been reused.
+  kill(-watchdog_, SIGKILL);
   int wait_status = 0;
   RetryOnEintr([&] { return waitpid(pid_, &wait_status, 0); });
+  RetryOnEintr([&] { return waitpid(watchdog_, nullptr, 0); });
   ExitStatus status = ExitStatus::FromWaitStatus(wait_status);
   Reset();
   return status;
@@ -435,6 +439,7 @@ void Process::Reset() noexcept {
   pidfd_.reset();
   lifeline_.reset();
   pid_ = -1;
+  watchdog_ = -1;
   owner_pid_ = -1;
 }
 

@@ -54,12 +54,13 @@ class Process {
   Process& operator=(Process&& other) noexcept;
   ~Process();
 
-  // Starts the child as the leader of a new process group, together with a
-  // watchdog in that group. The watchdog holds the only read end of a
-  // "lifeline" pipe whose write end stays in this process: when this process
-  // dies in any way, the watchdog reads end-of-file and kills the whole group
-  // (SIGTERM, then SIGKILL 100 ms later). That is how no server outlives a
-  // SIGKILLed test binary.
+  // Starts the child in a new process group led by a watchdog. Both are
+  // children of this process, so both are reaped here and none is left to
+  // init. The watchdog holds the only read end of a "lifeline" pipe whose
+  // write end stays in this process: when this process dies in any way, the
+  // watchdog reads end-of-file and kills the whole group (SIGTERM, then
+  // SIGKILL 100 ms later). That is how no server, nor anything it started,
+  // outlives a SIGKILLed test binary.
   // Errors: a failed pipe/fork in the parent, or a failed step in the child
   // before the function or program ran (exec of a missing program gives
   // ENOENT here, at once). `failed_step` names the step ("exec", "chdir"...).
@@ -67,6 +68,9 @@ class Process {
                         std::string* failed_step = nullptr) noexcept;
 
   pid_t pid() const noexcept { return pid_; }
+  // The process group of the child and everything it starts (the
+  // watchdog's pid).
+  pid_t group() const noexcept { return watchdog_; }
   // True from a successful Start until Reap.
   bool started() const noexcept { return pid_ > 0; }
 
@@ -99,6 +103,7 @@ class Process {
   void Reset() noexcept;
 
   pid_t pid_ = -1;
+  pid_t watchdog_ = -1;   // leader of the child's process group
   pid_t owner_pid_ = -1;  // the process that started the child
   UniqueFd pidfd_;
   UniqueFd lifeline_;  // write end; closing it tells the watchdog we are gone

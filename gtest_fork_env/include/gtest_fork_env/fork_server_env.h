@@ -63,7 +63,8 @@ class ForkServerEnv : public ::testing::Environment {
   uint16_t port() const;
   // "http://host:port" (IPv6 hosts in brackets).
   std::string url() const;
-  // The server's pid (also its process group id), or -1 when not running.
+  // The server's pid, or -1 when not running. The server runs in a process
+  // group of its own, which TearDown signals as a whole.
   pid_t pid() const;
   // The file holding the server's stdout and stderr.
   const std::string& log_path() const;

@@ -1,0 +1,279 @@
+// Failure paths and gtest flags, checked from outside: each test runs a
+// scenario binary as a subprocess, then checks its exit code, its output and
+// that no process of that run is left.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/subprocess.h"
+
+namespace {
+
+using std::chrono::milliseconds;
+using test_support::CountOf;
+using test_support::ProcessAlive;
+using test_support::ProcessesWithArgument;
+using test_support::RunOptions;
+using test_support::RunResult;
+using test_support::UniqueMarker;
+using test_support::ValueAfter;
+using test_support::WaitUntil;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Scenario(const std::string& name) { return std::string(SCENARIO_DIR) + "/" + name; }
+
+// Runs a scenario with a unique marker argument and checks that, within one
+// second of its end, no process carrying the marker is left.
+RunResult RunScenario(const std::string& name, std::vector<std::string> args = {},
+                      RunOptions options = {}) {
+  const std::string marker = UniqueMarker();
+  std::vector<std::string> argv = {Scenario(name), marker};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult result = test_support::Run(argv, options);
+  EXPECT_FALSE(result.timed_out) << result.output;
+  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithArgument(marker).empty(); }, milliseconds(1000)))
+      << "processes of " << name << " left behind: " << ProcessesWithArgument(marker).size();
+  return result;
+}
+
+std::vector<std::string> Env(const std::string& entry) { return {entry}; }
+
+RunOptions WithEnv(std::vector<std::string> env) {
+  RunOptions options;
+  options.env = std::move(env);
+  return options;
+}
+
+// What gtest_discover_tests would leave ctest to judge: a failure, never a
+// skip (ctest counts "[  SKIPPED ]" as not failed).
+void ExpectFailedNotSkipped(const RunResult& result) {
+  EXPECT_TRUE(result.exited) << result.output;
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ]"));
+  EXPECT_THAT(result.output, Not(HasSubstr("[  SKIPPED ]")));
+}
+
+// --- A server that fails to start --------------------------------------
+
+TEST(StartFailure, AbortIsReportedWithSignalNameAndLogTail) {
+  RunResult result = RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=abort")));
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("server 'failing-abort'"));
+  EXPECT_THAT(result.output, HasSubstr("was killed by SIGABRT"));
+  EXPECT_THAT(result.output, HasSubstr("before it was ready"));
+  EXPECT_THAT(result.output, HasSubstr("  | server starting in mode abort"));
+  EXPECT_THAT(result.output, HasSubstr("What to do:"));
+  // Both tests fail; neither body runs against a dead server.
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] StartFailure.First"));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] StartFailure.Second"));
+  // An early exit does not wait out start_timeout (20 s in the scenario).
+  EXPECT_LT(result.elapsed.count(), 10000);
+}
+
+TEST(StartFailure, ExitCodeIsReported) {
+  RunResult result =
+      RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=exit_code")));
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("server 'failing-exit_code'"));
+  EXPECT_THAT(result.output, HasSubstr("exited with code 3 after"));
+}
+
+TEST(StartFailure, ExceptionIsReportedWithItsMessage) {
+  RunResult result = RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=throw")));
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("exited with code 70"));
+  EXPECT_THAT(result.output, HasSubstr("the server function threw: boom at start"));
+}
+
+TEST(StartFailure, ExitInTheServerRunsNoHandlerOfTheTestBinary) {
+  RunResult result =
+      RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=calls_exit")));
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("exited with code 4"));
+  // Printed once by the test binary itself, never by the server child: not
+  // the atexit handler, and not the stdio buffer that was pending at fork.
+  EXPECT_EQ(CountOf(result.output, "PARENT ATEXIT HANDLER RAN"), 1u) << result.output;
+  EXPECT_EQ(CountOf(result.output, "BUFFERED BEFORE FORK"), 1u) << result.output;
+  EXPECT_THAT(result.output, Not(HasSubstr("  | PARENT ATEXIT")));
+  EXPECT_THAT(result.output, Not(HasSubstr("  | BUFFERED BEFORE FORK")));
+}
+
+TEST(StartFailure, NeverReadyTimesOutAndSaysWhatItWaitedFor) {
+  RunResult result =
+      RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=never_ready")));
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("was not ready within start_timeout (300 ms)"));
+  EXPECT_THAT(result.output, HasSubstr("never reported its port"));
+  EXPECT_THAT(result.output, HasSubstr("It was killed."));
+}
+
+TEST(StartFailure, RefusedProbeNamesTheProbeAndTheLastError) {
+  RunResult result =
+      RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=refuses")));
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("TCP connect to 127.0.0.1:1 failed"));
+  EXPECT_THAT(result.output, HasSubstr("Connection refused"));
+}
+
+TEST(StartFailure, CtestReportsFailedNotSkipped) {
+  // The same settings gtest_discover_tests writes for each test, run by a
+  // real ctest.
+  char dir_template[] = "/tmp/gtest_fork_env-ctest-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  {
+    std::ofstream file(dir + "/CTestTestfile.cmake");
+    file << "add_test(StartFailure.First \"" << Scenario("scenario_start_failure")
+         << "\" \"--gtest_filter=StartFailure.First\")\n"
+         << "set_tests_properties(StartFailure.First PROPERTIES "
+         << "SKIP_REGULAR_EXPRESSION \"\\\\[  SKIPPED \\\\]\" "
+         << "ENVIRONMENT \"START_FAILURE=abort\")\n";
+  }
+  RunResult result = test_support::Run({CTEST_COMMAND, "--test-dir", dir, "--output-on-failure"});
+  EXPECT_EQ(result.exit_code, 8) << result.output;  // ctest: some test failed
+  EXPECT_THAT(result.output, HasSubstr("0% tests passed, 1 tests failed out of 1"));
+  EXPECT_THAT(result.output, Not(HasSubstr("Skipped")));
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+// --- A server that dies while the tests run -----------------------------
+
+TEST(DiesMidrun, FailsTheTestDuringWhichItDiedAndEveryLaterOne) {
+  RunResult result = RunScenario("scenario_dies_midrun");
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("server 'mortal'"));
+  EXPECT_THAT(result.output, HasSubstr("died during test Midrun.KillsServer"));
+  EXPECT_THAT(result.output, HasSubstr("exited with code 3"));
+  EXPECT_THAT(result.output, HasSubstr("  | server exits with code 3 as asked"));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Midrun.KillsServer"));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Midrun.RunsAfterDeath"));
+  EXPECT_THAT(result.output, Not(HasSubstr("BODY OF RunsAfterDeath RAN")));
+}
+
+// --- Stopping -------------------------------------------------------------
+
+TEST(Stop, ServerIgnoringSigtermIsKilledAfterStopTimeout) {
+  RunResult result = RunScenario("scenario_ignores_sigterm");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("did not exit within stop_timeout (200 ms)"));
+  pid_t server = std::atoi(ValueAfter(result.output, "SERVER_PID").c_str());
+  ASSERT_GT(server, 0);
+  EXPECT_FALSE(ProcessAlive(server));
+}
+
+TEST(Stop, GrandchildIgnoringSigtermDiesWithTheGroup) {
+  RunResult result = RunScenario("scenario_grandchild");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  pid_t server = std::atoi(ValueAfter(result.output, "SERVER_PID").c_str());
+  pid_t grandchild = std::atoi(ValueAfter(result.output, "GRANDCHILD_PID").c_str());
+  ASSERT_GT(server, 0);
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(grandchild); }, milliseconds(1000)));
+  EXPECT_FALSE(ProcessAlive(server));
+}
+
+// --- The test binary dies: no orphan --------------------------------------
+
+void ExpectServerAndGrandchildGoneAfter(const std::string& action, int kill_signal = 0) {
+  RunOptions options = WithEnv(Env("PARENT_ACTION=" + action));
+  if (kill_signal != 0) {
+    options.kill_signal = kill_signal;
+    options.kill_when = [](const std::string& output) {
+      return output.find("READY") != std::string::npos;
+    };
+  }
+  RunResult result = RunScenario("scenario_grandchild", {}, options);
+  pid_t server = std::atoi(ValueAfter(result.output, "SERVER_PID").c_str());
+  pid_t grandchild = std::atoi(ValueAfter(result.output, "GRANDCHILD_PID").c_str());
+  ASSERT_GT(server, 0) << result.output;
+  ASSERT_GT(grandchild, 0) << result.output;
+  EXPECT_TRUE(WaitUntil([&] { return !ProcessAlive(server) && !ProcessAlive(grandchild); },
+                        milliseconds(1000)))
+      << "after " << action << ": server alive " << ProcessAlive(server) << ", grandchild alive "
+      << ProcessAlive(grandchild);
+}
+
+TEST(NoOrphan, TestBinaryKilledWithSigkill) {
+  ExpectServerAndGrandchildGoneAfter("wait", SIGKILL);
+}
+TEST(NoOrphan, TestBinaryAborts) { ExpectServerAndGrandchildGoneAfter("abort"); }
+TEST(NoOrphan, TestBinarySegfaults) { ExpectServerAndGrandchildGoneAfter("segv"); }
+TEST(NoOrphan, TestCallsExit) { ExpectServerAndGrandchildGoneAfter("exit"); }
+
+// --- GoogleTest flags -------------------------------------------------------
+
+constexpr const char* kStartLine = "starting in fork mode";
+
+RunOptions Debug(std::vector<std::string> more = {}) {
+  more.push_back("SPDLOG_LEVEL=debug");
+  return WithEnv(std::move(more));
+}
+
+TEST(Flags, ListTestsStartsNoServer) {
+  RunResult result = RunScenario("fork_server_env_test", {"--gtest_list_tests"}, Debug());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("ServerAnswersOverHttp"));
+  EXPECT_THAT(result.output, Not(HasSubstr("starting in")));
+}
+
+TEST(Flags, RepeatKeepsOneServer) {
+  RunResult result = RunScenario("fork_server_env_test", {"--gtest_repeat=3"}, Debug());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  // One for the binary; the threadsafe death test's child starts its own in
+  // each iteration, with stderr captured by gtest.
+  EXPECT_EQ(CountOf(result.output, "server 'hello': " + std::string(kStartLine)), 1u)
+      << result.output;
+}
+
+TEST(Flags, RepeatWithRecreateStartsOneServerPerIteration) {
+  RunResult result = RunScenario(
+      "fork_server_env_test",
+      {"--gtest_repeat=3", "--gtest_recreate_environments_when_repeating"}, Debug());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(CountOf(result.output, "server 'hello': " + std::string(kStartLine)), 3u)
+      << result.output;
+}
+
+TEST(Flags, ShufflePasses) {
+  RunResult result =
+      RunScenario("fork_server_env_test", {"--gtest_shuffle", "--gtest_repeat=2"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
+TEST(Flags, ShardsRunEveryTestOnceAndAnEmptyShardStartsNothing) {
+  size_t passed = 0;
+  for (int shard = 0; shard < 3; ++shard) {
+    RunResult result = RunScenario(
+        "fork_server_env_test", {},
+        Debug({"GTEST_TOTAL_SHARDS=3", "GTEST_SHARD_INDEX=" + std::to_string(shard)}));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    passed += CountOf(result.output, "[       OK ]");
+  }
+  EXPECT_EQ(passed, 6u);
+  RunResult empty = RunScenario("fork_server_env_test", {},
+                                Debug({"GTEST_TOTAL_SHARDS=50", "GTEST_SHARD_INDEX=49"}));
+  EXPECT_EQ(empty.exit_code, 0) << empty.output;
+  EXPECT_THAT(empty.output, Not(HasSubstr("starting in")));
+}
+
+TEST(Flags, ThreadedBinaryUsesReexecMode) {
+  RunResult result = RunScenario("reexec_test", {}, Debug());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("server 'reexec': starting in re-exec mode (2 thread(s)"));
+}
+
+TEST(Flags, PassingRunIsQuietAndRemovesItsLog) {
+  RunResult result = RunScenario("fork_server_env_test", {"--gtest_filter=*ServerAnswers*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, Not(HasSubstr("[gtest_fork_env]")));
+}
+
+}  // namespace

@@ -1,0 +1,57 @@
+#pragma once
+
+// Helpers for tests that check failure paths from outside: run a test binary
+// as a subprocess, then look at its exit, its output and the process table.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace test_support {
+
+struct RunResult {
+  bool exited = false;
+  int exit_code = -1;
+  int signal = 0;          // when killed by a signal
+  bool timed_out = false;  // killed with SIGKILL by Run after `timeout`
+  std::string output;      // stdout and stderr, interleaved
+  std::chrono::milliseconds elapsed{0};
+};
+
+struct RunOptions {
+  std::vector<std::string> env;  // "NAME=value", added to this process's
+  std::chrono::milliseconds timeout{60000};
+  // Called with the output so far whenever more arrives; returning true
+  // kills the child (only the child, with `kill_signal`), as a crash would.
+  std::function<bool(const std::string& output)> kill_when;
+  int kill_signal = 9;
+};
+
+// Runs `argv` (argv[0] is a path) and collects its output. Every wait is
+// bounded by options.timeout.
+RunResult Run(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+// Whether `pid` is a live process (a zombie counts as dead).
+bool ProcessAlive(pid_t pid);
+
+// Live processes whose command line contains `marker` as a whole argument.
+std::vector<pid_t> ProcessesWithArgument(const std::string& marker);
+
+// Polls `condition` every 5 ms until it holds or `timeout` passes.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// An argument no other process has: "--test-marker=<pid>-<counter>-<time>".
+// gtest leaves unknown arguments alone, and a fork-mode server inherits the
+// command line, so the marker finds the server processes of one run.
+std::string UniqueMarker();
+
+// Occurrences of `needle` in `haystack`.
+size_t CountOf(const std::string& haystack, const std::string& needle);
+
+// The value after "<key>=" on the first line that has it, or "".
+std::string ValueAfter(const std::string& text, const std::string& key);
+
+}  // namespace test_support
