@@ -26,6 +26,12 @@ int NextIndex() {
   return next++;
 }
 
+// Records a failure located at "gtest_fork_env:" rather than at a line of
+// this file, which would tell the reader nothing.
+void ReportFailure(::testing::TestPartResult::Type type, const std::string& message) {
+  GTEST_MESSAGE_AT_("gtest_fork_env", -1, message.c_str(), type);
+}
+
 std::string TestName(const ::testing::TestInfo& info) {
   return std::string(info.test_suite_name()) + "." + info.name();
 }
@@ -63,7 +69,9 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
 
   void OnTestStart(const ::testing::TestInfo&) override {
     for (ForkServerEnv* env : Registry()) {
-      if (!env->unavailable_.empty()) FailTest(env->unavailable_);
+      if (!env->unavailable_.empty()) {
+        ReportFailure(::testing::TestPartResult::kFatalFailure, env->unavailable_);
+      }
     }
   }
 
@@ -72,14 +80,11 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
       if (!env->unavailable_.empty()) continue;
       std::string death = env->server_->CheckAlive("during test " + TestName(info));
       if (death.empty()) continue;
-      ADD_FAILURE() << death;
+      ReportFailure(::testing::TestPartResult::kNonFatalFailure, death);
       env->unavailable_ = "this test did not run: server '" + env->options().name +
                           "' died during test " + TestName(info) + " (reported there).";
     }
   }
-
- private:
-  static void FailTest(const std::string& reason) { FAIL() << reason; }
 };
 
 ForkServerEnv::ForkServerEnv(ServerMain server_main, Options options)
@@ -126,7 +131,7 @@ void ForkServerEnv::SetUp() {
   if (failure.empty()) return;
   // Non-fatal on purpose (see ServerWatchListener): the tests still start, and
   // each fails at once with this message instead of being skipped.
-  ADD_FAILURE() << failure;
+  ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
   unavailable_ = "server '" + options().name + "' failed to start, so this test did not run:\n" +
                  failure;
 }
@@ -134,7 +139,7 @@ void ForkServerEnv::SetUp() {
 void ForkServerEnv::TearDown() {
   if (std::getenv(detail::kServeVariable)) return;
   std::string death = server_->CheckAlive("after the last test");
-  if (!death.empty()) ADD_FAILURE() << death;
+  if (!death.empty()) ReportFailure(::testing::TestPartResult::kNonFatalFailure, death);
   detail::ServerInstance::StopOutcome outcome = server_->Stop();
   if (outcome.forced) {
     detail::Log().warn(

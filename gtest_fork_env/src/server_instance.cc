@@ -68,7 +68,7 @@ std::vector<std::string> OwnCommandLine() {
 }
 
 std::string ServerInstance::Explain(const std::string& what, const std::string& advice) const {
-  std::string message = "gtest_fork_env: server '" + options_.name + "' (pid " +
+  std::string message = "server '" + options_.name + "' (pid " +
                         std::to_string(last_pid_) + ", " + ModeName(mode_used_) + ") " + what +
                         "\n";
   std::string tail = log_.path.empty() ? "" : TailOfFile(log_.path, options_.log_tail_lines);
@@ -86,13 +86,13 @@ std::string ServerInstance::Start(const ServerMain& server_main, int reexec_inde
   port_ = 0;
   last_pid_ = -1;
   if (auto error = OpenLogFile(options_.log_path, options_.name, log_)) {
-    return "gtest_fork_env: server '" + options_.name + "' was not started: cannot open its log " +
+    return "server '" + options_.name + "' was not started: cannot open its log " +
            (options_.log_path.empty() ? "in $TMPDIR" : "file " + options_.log_path) + ": " +
            error.message() + "\nWhat to do: point Options::log_path or TMPDIR at a writable place.";
   }
   UniqueFd notify_read, notify_write;
   if (auto error = MakePipe(notify_read, notify_write)) {
-    return "gtest_fork_env: server '" + options_.name + "' was not started: pipe: " +
+    return "server '" + options_.name + "' was not started: pipe: " +
            error.message() + "\nWhat to do: check the descriptor limit (ulimit -n).";
   }
 
@@ -143,7 +143,7 @@ std::string ServerInstance::Start(const ServerMain& server_main, int reexec_inde
   started_at_ = Clock::now();
   std::string failed_step;
   if (auto error = process_.Start(request, &failed_step)) {
-    return "gtest_fork_env: server '" + options_.name + "' was not started: " + failed_step +
+    return "server '" + options_.name + "' was not started: " + failed_step +
            " failed: " + error.message() +
            "\nWhat to do: check the limits on processes and descriptors (ulimit -u, ulimit -n).";
   }
@@ -269,7 +269,7 @@ std::string ServerInstance::CheckAlive(const std::string& during) {
   port_ = 0;
   return Explain("died " + during + ": it " + Describe(*status) + " after running " +
                      FormatDuration(ran) + ".",
-                 "read its log above: the tests after this point ran without a server and fail.");
+                 "read its log above. Every later test of this binary fails without running.");
 }
 
 bool ServerInstance::IsAlive() const { return process_.started() && !process_.Peek(); }

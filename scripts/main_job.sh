@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job: install what is missing, build, and run the sample server's
+# integration suite under ctest, every test process against its own forked
+# server. Prints ctest's summary; exits non-zero when a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install_deps.sh
+cmake -S . -B build/main-job -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/main-job -j "$(nproc)"
+ctest --test-dir build/main-job -L sample -j "$(nproc)" --output-on-failure
