@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -15,6 +16,9 @@
 
 namespace gtest_fork_env {
 namespace {
+
+// Lines of a server's log shown with a failed test, at most.
+constexpr size_t kLogBytesPerFailedTest = 8 * 1024;
 
 std::vector<ForkServerEnv*>& Registry() {
   static std::vector<ForkServerEnv*> envs;
@@ -34,6 +38,17 @@ void ReportFailure(::testing::TestPartResult::Type type, const std::string& mess
 
 std::string TestName(const ::testing::TestInfo& info) {
   return std::string(info.test_suite_name()) + "." + info.name();
+}
+
+// GTEST_FORK_ENV_<NAME>_: the name upper-cased, anything but A-Z and 0-9
+// turned into '_'.
+std::string VariablePrefix(const std::string& name) {
+  std::string prefix = "GTEST_FORK_ENV_";
+  for (char c : name) {
+    char upper = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    prefix += ((upper >= 'A' && upper <= 'Z') || (upper >= '0' && upper <= '9')) ? upper : '_';
+  }
+  return prefix + "_";
 }
 
 // In a re-executed copy of the binary: if all environments were set up and
@@ -57,7 +72,9 @@ class ReexecGuardListener : public ::testing::EmptyTestEventListener {
 // OnTestStart and OnTestEnd, where they belong to the running test: a test
 // whose OnTestStart records a fatal failure does not run its body and shows
 // as FAILED. (A fatal failure in Environment::SetUp would instead mark every
-// test SKIPPED, which ctest counts as passed.)
+// test SKIPPED, which ctest counts as passed.) OnTestEnd listeners run
+// before the result printer's, so what is added there is printed with the
+// test.
 class ServerWatchListener : public ::testing::EmptyTestEventListener {
  public:
   static void InstallOnce() {
@@ -71,7 +88,12 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
     for (ForkServerEnv* env : Registry()) {
       if (!env->unavailable_.empty()) {
         ReportFailure(::testing::TestPartResult::kFatalFailure, env->unavailable_);
+        continue;
       }
+      if (env->log_path().empty()) continue;
+      env->log_offset_at_test_start_ = env->server_->log_size();
+      ::testing::Test::RecordProperty("gtest_fork_env_log_" + env->options().name,
+                                      env->log_path());
     }
   }
 
@@ -79,27 +101,84 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
     for (ForkServerEnv* env : Registry()) {
       if (!env->unavailable_.empty()) continue;
       std::string death = env->server_->CheckAlive("during test " + TestName(info));
-      if (death.empty()) continue;
-      ReportFailure(::testing::TestPartResult::kNonFatalFailure, death);
-      env->unavailable_ = "this test did not run: server '" + env->options().name +
-                          "' died during test " + TestName(info) + " (reported there).";
+      if (!death.empty()) {
+        ReportFailure(::testing::TestPartResult::kNonFatalFailure, death);
+        env->unavailable_ = "this test did not run: server '" + env->options().name +
+                            "' died during test " + TestName(info) + " (reported there).";
+        continue;
+      }
+      if (info.result()->Failed()) ShowLogOfTest(*env);
+      if (env->restart_after_test_ && !env->IsRunning()) {
+        env->restart_after_test_ = false;
+        if (!env->Start()) {
+          env->unavailable_ = "this test did not run: server '" + env->options().name +
+                              "' could not be started again after test " + TestName(info) +
+                              " stopped it (reported there).";
+        }
+      }
+      env->restart_after_test_ = false;
+      // A Kill() that did not kill: later deaths are failures again.
+      env->server_->ExpectExit(false);
     }
+  }
+
+ private:
+  // What the server wrote while the failed test ran, so a CI failure can be
+  // read without re-running.
+  static void ShowLogOfTest(ForkServerEnv& env) {
+    std::string lines =
+        detail::ReadFrom(env.log_path(), env.log_offset_at_test_start_, kLogBytesPerFailedTest);
+    if (lines.empty()) return;
+    if (lines.back() != '\n') lines += '\n';
+    std::string quoted;
+    size_t begin = 0;
+    while (begin < lines.size()) {
+      size_t end = lines.find('\n', begin);
+      quoted += "  | " + lines.substr(begin, end - begin) + "\n";
+      begin = end + 1;
+    }
+    std::printf("[gtest_fork_env] server '%s' wrote during this test (whole log: %s):\n%s",
+                env.options().name.c_str(), env.log_path().c_str(), quoted.c_str());
+    std::fflush(stdout);
   }
 };
 
 ForkServerEnv::ForkServerEnv(ServerMain server_main, Options options)
-    : server_main_(std::move(server_main)),
-      server_(std::make_unique<detail::ServerInstance>(std::move(options))) {
-  Register();
+    : server_main_(std::move(server_main)) {
+  Register(std::move(options), {});
 }
 
-ForkServerEnv::ForkServerEnv(Options options)
-    : server_(std::make_unique<detail::ServerInstance>(std::move(options))) {
-  Register();
+ForkServerEnv::ForkServerEnv(Options options) { Register(std::move(options), {}); }
+
+ForkServerEnv::ForkServerEnv(ExecTag, std::vector<std::string> argv, Options options) {
+  Register(std::move(options), std::move(argv));
 }
 
-void ForkServerEnv::Register() {
+ForkServerEnv* ForkServerEnv::Exec(std::vector<std::string> argv, Options options) {
+  return new ForkServerEnv(ExecTag{}, std::move(argv), std::move(options));
+}
+
+void ForkServerEnv::Register(Options options, std::vector<std::string> argv) {
   index_ = NextIndex();
+  detail::Launch launch;
+  launch.function = [this](ServerContext& context) { return Serve(context); };
+  launch.reexec_index = index_;
+  launch.argv = std::move(argv);
+  server_ = std::make_unique<detail::ServerInstance>(std::move(options), std::move(launch));
+  server_->set_placeholder_lookup([](const std::string& key, std::string* value) {
+    const std::string name = key.substr(0, key.find('.'));
+    const std::string field = key.substr(key.find('.') + 1);
+    for (ForkServerEnv* env : Registry()) {
+      if (env->options().name != name || !env->IsRunning()) continue;
+      if (field == "host") *value = env->host();
+      else if (field == "port") *value = std::to_string(env->port());
+      else if (field == "url") *value = env->url();
+      else if (field == "pid") *value = std::to_string(env->pid());
+      else return false;
+      return true;
+    }
+    return false;
+  });
   Registry().push_back(this);
 }
 
@@ -126,9 +205,12 @@ void ForkServerEnv::SetUp() {
   }
   ServerWatchListener::InstallOnce();
   unavailable_.clear();
-  std::string failure =
-      server_->Start([this](ServerContext& context) { return Serve(context); }, index_);
-  if (failure.empty()) return;
+  restart_after_test_ = false;
+  std::string failure = server_->Start(/*same_port=*/false);
+  if (failure.empty()) {
+    ExportAddress();
+    return;
+  }
   // Non-fatal on purpose (see ServerWatchListener): the tests still start, and
   // each fails at once with this message instead of being skipped.
   ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
@@ -147,18 +229,74 @@ void ForkServerEnv::TearDown() {
         "SIGKILL; make it stop on SIGTERM (ServeHttplib does) or raise Options::stop_timeout",
         options().name, options().stop_timeout.count());
   }
-  if (::testing::UnitTest::GetInstance()->Passed()) {
-    server_->RemoveTemporaryLog();
-  } else if (!server_->log_path().empty()) {
+  UnexportAddress();
+  const bool passed = ::testing::UnitTest::GetInstance()->Passed();
+  if (!passed && !server_->log_path().empty()) {
     detail::Log().info("server '{}' log kept at {}", options().name, server_->log_path());
   }
+  server_->Finish(/*remove_temporary_log=*/passed);
+}
+
+bool ForkServerEnv::Stop() {
+  server_->ExpectExit();
+  restart_after_test_ = true;
+  detail::ServerInstance::StopOutcome outcome = server_->Stop();
+  if (!outcome.was_running) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure,
+                  "gtest_fork_env: Stop(): server '" + options().name + "' was not running.");
+    return false;
+  }
+  return true;
+}
+
+bool ForkServerEnv::Start() {
+  if (IsRunning()) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure,
+                  "gtest_fork_env: Start(): server '" + options().name + "' is already running.");
+    return false;
+  }
+  server_->Stop();  // reaps a server that was killed and not yet reaped
+  std::string failure = server_->Start(/*same_port=*/true);
+  if (!failure.empty()) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
+    return false;
+  }
+  ExportAddress();
+  return true;
+}
+
+bool ForkServerEnv::Restart() { return Stop() && Start(); }
+
+bool ForkServerEnv::Kill(int signal) {
+  server_->ExpectExit();
+  restart_after_test_ = true;
+  if (auto error = server_->Signal(signal)) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure,
+                  "gtest_fork_env: Kill(): cannot signal server '" + options().name +
+                      "': " + error.message());
+    return false;
+  }
+  return true;
+}
+
+void ForkServerEnv::ExportAddress() {
+  const std::string prefix = VariablePrefix(options().name);
+  setenv((prefix + "URL").c_str(), url().c_str(), 1);
+  setenv((prefix + "PORT").c_str(), std::to_string(port()).c_str(), 1);
+  setenv((prefix + "PID").c_str(), std::to_string(pid()).c_str(), 1);
+}
+
+void ForkServerEnv::UnexportAddress() {
+  const std::string prefix = VariablePrefix(options().name);
+  for (const char* field : {"URL", "PORT", "PID"}) unsetenv((prefix + field).c_str());
 }
 
 void ForkServerEnv::ServeIfReexecuted(const char* spec) {
-  // "<index>:<notify fd>:<name>"
+  // "<index>:<notify fd>:<port>:<name>"
   char* end = nullptr;
   long index = std::strtol(spec, &end, 10);
   long notify_fd = (end && *end == ':') ? std::strtol(end + 1, &end, 10) : -1;
+  long port = (end && *end == ':') ? std::strtol(end + 1, &end, 10) : -1;
   std::string name = (end && *end == ':') ? std::string(end + 1) : std::string();
   if (index != index_) {
     static bool guarded = false;
@@ -168,7 +306,7 @@ void ForkServerEnv::ServeIfReexecuted(const char* spec) {
     }
     return;
   }
-  if (name != options().name || notify_fd < 0) {
+  if (name != options().name || notify_fd < 0 || port < 0 || port > 65535) {
     std::fprintf(stderr,
                  "gtest_fork_env: re-executed copy expected server '%s' as number %ld but found "
                  "'%s'; construct the environments in the same order every run\n",
@@ -177,7 +315,7 @@ void ForkServerEnv::ServeIfReexecuted(const char* spec) {
     _exit(127);
   }
   unsetenv(detail::kServeVariable);
-  ServerContext context(options().name, options().host, options().port,
+  ServerContext context(options().name, options().host, static_cast<uint16_t>(port),
                         static_cast<int>(notify_fd));
   int code = 70;
   try {

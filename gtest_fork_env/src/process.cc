@@ -121,6 +121,22 @@ void SetDisposition(int signal, void (*handler)(int)) {
   _exit(0);
 }
 
+constexpr size_t kPidDigits = 10;
+
+// Writes `pid` in decimal into `slot` (kPidDigits characters), padded with
+// NULs so the entry ends right after the digits. Async-signal-safe.
+void WritePid(pid_t pid, char* slot) {
+  if (!slot) return;
+  char digits[kPidDigits];
+  size_t count = 0;
+  unsigned long value = static_cast<unsigned long>(pid);
+  do {
+    digits[count++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0 && count < kPidDigits);
+  for (size_t i = 0; i < kPidDigits; ++i) slot[i] = i < count ? digits[count - 1 - i] : '\0';
+}
+
 [[noreturn]] void FailChild(int status_fd, ChildStep step) {
   ChildError report{step, errno};
   ssize_t ignored = write(status_fd, &report, sizeof report);
@@ -246,8 +262,20 @@ std::error_code Process::Start(const SpawnRequest& request,
     std::vector<std::string> argv = request.argv;
     std::string program = !exec_mode ? std::string()
                           : FindInPath(request.program.empty() ? argv[0] : request.program);
-    std::vector<std::string> envp = exec_mode ? MergeEnvironment(request.env)
+    std::vector<std::string> extra_env = request.env;
+    const bool activation = exec_mode && !request.listen_fds.empty();
+    if (activation) {
+      extra_env.push_back("LISTEN_FDS=" + std::to_string(request.listen_fds.size()));
+      extra_env.push_back("LISTEN_FDNAMES=" + request.listen_fd_names);
+      // The digits are written by the child, which alone knows its pid.
+      extra_env.push_back("LISTEN_PID=" + std::string(kPidDigits, ' '));
+    }
+    std::vector<std::string> envp = exec_mode ? MergeEnvironment(extra_env)
                                               : std::vector<std::string>();
+    char* listen_pid_slot = nullptr;
+    for (std::string& entry : envp) {
+      if (activation && entry.compare(0, 11, "LISTEN_PID=") == 0) listen_pid_slot = &entry[11];
+    }
     std::vector<char*> argv_ptrs = PointersTo(argv);
     std::vector<char*> envp_ptrs = PointersTo(envp);
     std::vector<int> parent_side_fds;
@@ -320,17 +348,36 @@ std::error_code Process::Start(const SpawnRequest& request,
         _exit(RunFunction(request.function));
       }
 
+      int status_fd_for_exec = status_fd;
       if (!request.working_dir.empty() && chdir(request.working_dir.c_str()) != 0) {
         FailChild(status_fd, ChildStep::kChdir);
       }
       // Nothing of the test binary leaks into the program but what the caller
       // passes on purpose.
       MarkCloexecFrom(3);
+      if (activation) {
+        const int count = static_cast<int>(request.listen_fds.size());
+        // Move every source out of 3..3+count first, so that no dup2 below
+        // overwrites a source still to be placed, nor the status pipe.
+        int status_high = fcntl(status_fd, F_DUPFD_CLOEXEC, 3 + count);
+        if (status_high < 0) FailChild(status_fd, ChildStep::kInherit);
+        int placed[64];
+        if (count > 64) FailChild(status_high, ChildStep::kInherit);
+        for (int i = 0; i < count; ++i) {
+          placed[i] = fcntl(request.listen_fds[static_cast<size_t>(i)], F_DUPFD_CLOEXEC, 3 + count);
+          if (placed[i] < 0) FailChild(status_high, ChildStep::kInherit);
+        }
+        for (int i = 0; i < count; ++i) {
+          if (dup2(placed[i], 3 + i) < 0) FailChild(status_high, ChildStep::kInherit);
+        }
+        WritePid(getpid(), listen_pid_slot);
+        status_fd_for_exec = status_high;
+      }
       for (int fd : request.inherit_fds) {
         if (fcntl(fd, F_SETFD, 0) != 0) FailChild(status_fd, ChildStep::kInherit);
       }
       execve(program.c_str(), argv_ptrs.data(), envp_ptrs.data());
-      FailChild(status_fd, ChildStep::kExec);
+      FailChild(status_fd_for_exec, ChildStep::kExec);
     }
 
     // The parent. EACCES after the child's exec is harmless: it joined itself.
@@ -441,6 +488,36 @@ void Process::Reset() noexcept {
   pid_ = -1;
   watchdog_ = -1;
   owner_pid_ = -1;
+}
+
+std::vector<pid_t> Process::OtherGroupMembers() const {
+  std::vector<pid_t> members;
+  if (!started()) return members;
+  DIR* proc = opendir("/proc");
+  if (!proc) return members;
+  while (struct dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0' || pid == pid_ || pid == watchdog_) continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    char stat[512];
+    ssize_t got = read(fd.get(), stat, sizeof stat - 1);
+    if (got <= 0) continue;
+    stat[got] = '\0';
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
+    const char* after_comm = std::strrchr(stat, ')');
+    char state;
+    long ppid, pgrp;
+    if (!after_comm || std::sscanf(after_comm + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) {
+      continue;
+    }
+    if (pgrp == watchdog_ && state != 'Z') members.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(proc);
+  return members;
 }
 
 size_t CountThreads() noexcept {

@@ -39,6 +39,11 @@ struct SpawnRequest {
   // Exec mode: descriptors that stay open in the program at the same
   // numbers. Every other descriptor above 2 is closed on exec.
   std::vector<int> inherit_fds;
+  // Exec mode, socket activation (sd_listen_fds(3)): these descriptors become
+  // 3, 4, ... in the program, which also gets LISTEN_FDS, LISTEN_FDNAMES and
+  // LISTEN_PID (its own pid, written in the child after the fork).
+  std::vector<int> listen_fds;
+  std::string listen_fd_names;  // colon-separated, one name per descriptor
   // Receives the child's stdout and stderr. stdin is always /dev/null.
   int output_fd = -1;
 };
@@ -88,6 +93,11 @@ class Process {
   // waitid polling with a back-off from 1 ms to 10 ms.
   std::optional<ExitStatus> WaitForExit(
       std::chrono::milliseconds timeout) noexcept;
+
+  // Processes in the child's group other than the child and the watchdog,
+  // e.g. what a program that daemonized left behind (Linux: from /proc;
+  // empty elsewhere).
+  std::vector<pid_t> OtherGroupMembers() const;
 
   // Sends `signal` to every process in the child's group.
   std::error_code SignalGroup(int signal) noexcept;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gtest_fork_env/options.h"
 #include "gtest_fork_env/server_context.h"
@@ -46,6 +47,18 @@ class ForkServerEnv : public ::testing::Environment {
   using ServerMain = std::function<int(ServerContext& context)>;
 
   explicit ForkServerEnv(ServerMain server_main, Options options = {});
+
+  // Exec mode: a server that is a program of its own (your daemon, nginx,
+  // redis-server, `python3 -m http.server {port}`), for AddGlobalTestEnvironment.
+  // In `argv` and in Options::env, {host}, {port}, {url} and {name} are
+  // replaced by this server's values, and {NAME.host}, {NAME.port},
+  // {NAME.url}, {NAME.pid} by those of the running server named NAME (one
+  // registered before this one). The library picks the port (or passes a
+  // listening socket, see Options::socket_activation); the program must stay
+  // in the foreground. A program that cannot be executed fails SetUp at once
+  // with the exec error.
+  static ForkServerEnv* Exec(std::vector<std::string> argv, Options options = {});
+
   ~ForkServerEnv() override;
   ForkServerEnv(const ForkServerEnv&) = delete;
   ForkServerEnv& operator=(const ForkServerEnv&) = delete;
@@ -72,6 +85,24 @@ class ForkServerEnv : public ::testing::Environment {
   // Whether the server process is alive now (a cheap, non-blocking check).
   bool IsRunning() const;
 
+  // For tests of persistence and recovery, from inside a test. A server that
+  // a test stopped or killed and did not start again is started again after
+  // that test, so the next test has one (and a failure of that start fails
+  // the test that stopped it). Each returns false, with a GoogleTest failure
+  // saying why, when it fails.
+  //
+  // Stops the server as TearDown does (SIGTERM, SIGKILL after stop_timeout).
+  bool Stop();
+  // Starts it again on the same port (for a socket-activated program: on
+  // the same socket, which kept queueing connections meanwhile) and waits
+  // until it is ready.
+  bool Start();
+  // Stop() then Start(): a new process on the same port.
+  bool Restart();
+  // Sends `signal` to the server process (not its group), as a crash would
+  // come. A death that follows is expected, not a failure.
+  bool Kill(int signal);
+
  protected:
   // For subclasses that override Serve() instead of passing a function.
   explicit ForkServerEnv(Options options = {});
@@ -82,7 +113,12 @@ class ForkServerEnv : public ::testing::Environment {
 
  private:
   friend class ServerWatchListener;
-  void Register();
+  struct ExecTag {};
+  ForkServerEnv(ExecTag, std::vector<std::string> argv, Options options);
+  void Register(Options options, std::vector<std::string> argv);
+  // After a successful start: GTEST_FORK_ENV_<NAME>_URL, _PORT, _PID.
+  void ExportAddress();
+  void UnexportAddress();
   // In a re-executed copy of the binary: serve and _exit if `spec` names this
   // server, else return without starting anything.
   void ServeIfReexecuted(const char* spec);
@@ -90,6 +126,9 @@ class ForkServerEnv : public ::testing::Environment {
   ServerMain server_main_;
   std::unique_ptr<detail::ServerInstance> server_;
   int index_ = -1;  // construction order; names the server to a re-executed copy
+  // A test stopped or killed the server; start it again after that test.
+  bool restart_after_test_ = false;
+  long long log_offset_at_test_start_ = 0;
   // Why the server is not available to tests ("" while it runs): set when it
   // failed to start or was found dead. Every test that starts then fails.
   std::string unavailable_;

@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace gtest_fork_env {
 
@@ -14,6 +16,8 @@ struct Probe {
   enum class Kind {
     kTcpConnect,  // a TCP connection to host:port is accepted
     kHttpGet,     // GET http_path answers a status in [min_status, max_status]
+    kLogLine,     // a line of the server's output matches log_pattern
+    kPredicate,   // predicate(host, port) returns true
     kNone,        // ready as soon as the port is known
   };
 
@@ -29,6 +33,23 @@ struct Probe {
     probe.max_status = max_status;
     return probe;
   }
+  // For servers that print when they are ready. `pattern` is an ECMAScript
+  // regular expression searched in each line the server wrote since it was
+  // started (std::regex_search).
+  static Probe LogLine(std::string pattern) {
+    Probe probe;
+    probe.kind = Kind::kLogLine;
+    probe.log_pattern = std::move(pattern);
+    return probe;
+  }
+  // Any check of your own, e.g. a gRPC health call. Runs in the test process;
+  // must return within a second or so.
+  static Probe Predicate(std::function<bool(const std::string& host, uint16_t port)> predicate) {
+    Probe probe;
+    probe.kind = Kind::kPredicate;
+    probe.predicate = std::move(predicate);
+    return probe;
+  }
   static Probe None() {
     Probe probe;
     probe.kind = Kind::kNone;
@@ -39,6 +60,8 @@ struct Probe {
   std::string http_path = "/";
   int min_status = 200;
   int max_status = 299;
+  std::string log_pattern;
+  std::function<bool(const std::string& host, uint16_t port)> predicate;
 };
 
 // How the server process is made.
@@ -81,6 +104,22 @@ struct Options {
   // How many lines of the log a failure message shows.
   size_t log_tail_lines = 20;
   SpawnMode spawn_mode = SpawnMode::kAuto;
+
+  // "NAME=value" entries added to the server's environment. Placeholders are
+  // replaced, as in ForkServerEnv::Exec's arguments.
+  std::vector<std::string> env;
+  // Exec mode: the program's working directory; empty keeps the test's.
+  std::string working_dir;
+  // Exec mode: the library binds a listening socket itself and hands it to
+  // the program as descriptor 3, with LISTEN_FDS=1, LISTEN_PID and
+  // LISTEN_FDNAMES=<name> (systemd's socket activation, sd_listen_fds(3)).
+  // No port race at all, and the socket survives Restart().
+  bool socket_activation = false;
+  // Exec mode, port 0, no socket activation: the library picks a free port
+  // for {port}; another process may take it before the program binds it. A
+  // program that then exits during start-up saying "Address already in use"
+  // is started again on a fresh port, up to this many times.
+  int port_retries = 3;
 };
 
 }  // namespace gtest_fork_env
