@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -274,6 +275,139 @@ TEST(Flags, PassingRunIsQuietAndRemovesItsLog) {
   RunResult result = RunScenario("fork_server_env_test", {"--gtest_filter=*ServerAnswers*"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, Not(HasSubstr("[gtest_fork_env]")));
+}
+
+// --- Programs (exec mode) -------------------------------------------------
+
+RunResult RunExecCase(const std::string& which, std::vector<std::string> env = {}) {
+  env.push_back("EXEC_CASE=" + which);
+  return RunScenario("scenario_exec_failure", {}, WithEnv(env));
+}
+
+TEST(ExecFailure, MissingProgramFailsAtOnceWithTheExecError) {
+  RunResult result = RunExecCase("missing");
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("server 'program-missing' (exec mode) was not started: "
+                                       "exec of '/nonexistent/bin/server' failed: No such file "
+                                       "or directory"));
+  EXPECT_THAT(result.output, HasSubstr("check the program's path"));
+  EXPECT_LT(result.elapsed.count(), 3000);
+}
+
+TEST(ExecFailure, ProgramThatExitsAtOnceIsReportedWithItsOutput) {
+  RunResult result = RunExecCase("exits");
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("exited with code 2 after"));
+  EXPECT_THAT(result.output, HasSubstr("  | cannot read config /etc/nowhere.conf"));
+  EXPECT_THAT(result.output, HasSubstr("run `/bin/sh -c"));
+}
+
+TEST(ExecFailure, ProgramNeverReadyTimesOutNamingTheProbe) {
+  RunResult result = RunExecCase("never_ready");
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("was not ready within start_timeout (300 ms): TCP connect "
+                                       "to 127.0.0.1:"));
+  EXPECT_THAT(result.output, HasSubstr("Connection refused"));
+  EXPECT_THAT(result.output, HasSubstr("  | listening soon on "));
+}
+
+TEST(ExecFailure, LogLineProbeSaysWhatItWaitedFor) {
+  RunResult result = RunExecCase("never_logs");
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output,
+              HasSubstr("waiting for a line of its output to match /ready to accept/ failed"));
+  EXPECT_THAT(result.output, HasSubstr("last: no line of its output matched"));
+}
+
+TEST(ExecFailure, ProgramIgnoringSigtermIsKilled) {
+  RunResult result = RunExecCase("ignores_sigterm");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("did not exit within stop_timeout (300 ms)"));
+  pid_t server = std::atoi(ValueAfter(result.output, "SERVER_PID").c_str());
+  ASSERT_GT(server, 0);
+  EXPECT_FALSE(ProcessAlive(server));
+}
+
+TEST(ExecFailure, DaemonizingProgramIsNamedAndWhatItLeftIsKilled) {
+  RunResult result = RunExecCase("daemonizes");
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("exited with code 0 after"));
+  EXPECT_THAT(result.output, HasSubstr("the program daemonized (forked into the background and "
+                                       "exited). Those processes were killed."));
+  EXPECT_THAT(result.output, HasSubstr("run it in the foreground"));
+}
+
+TEST(ExecFailure, DaemonInANewSessionIsNamedAsOutOfReach) {
+  char dir_template[] = "/tmp/gtest_fork_env-redis-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string pidfile = std::string(dir_template) + "/redis.pid";
+  RunResult result = RunExecCase("daemonizes_setsid", {"PIDFILE=" + pidfile});
+  // redis-server --daemonize yes calls setsid(): it leaves the process group,
+  // so the library can only say so. Stop it here.
+  pid_t daemon = 0;
+  WaitUntil(
+      [&] {
+        std::ifstream file(pidfile);
+        file >> daemon;
+        return daemon > 0;
+      },
+      milliseconds(2000));
+  if (daemon > 0) kill(daemon, SIGKILL);
+  std::system(("rm -rf '" + std::string(dir_template) + "'").c_str());
+  ExpectFailedNotSkipped(result);
+  EXPECT_GT(daemon, 0) << "redis wrote no pid file";
+  EXPECT_THAT(result.output, HasSubstr("exited with code 0 after"));
+  EXPECT_THAT(result.output, HasSubstr("Something still answers on its port: it probably "
+                                       "daemonized into a session of its own"));
+}
+
+TEST(ExecFailure, UnknownPlaceholderIsAnErrorBeforeAnythingRuns) {
+  RunResult result = RunExecCase("unknown_placeholder");
+  ExpectFailedNotSkipped(result);
+  EXPECT_THAT(result.output, HasSubstr("unknown placeholder {upstream.port}: no server named "
+                                       "'upstream' was started before this one"));
+}
+
+// --- Several servers, restarts, per-test logs -----------------------------
+
+TEST(SeveralServers, StartInRegistrationOrderAndStopInReverse) {
+  char path[] = "/tmp/gtest_fork_env-order-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  RunResult result =
+      RunScenario("scenario_two_servers", {}, WithEnv(Env(std::string("ORDER_FILE=") + path)));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  std::ifstream file(path);
+  std::string order((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  unlink(path);
+  EXPECT_EQ(order, "start upstream\nstart api\nstop api\nstop upstream\n");
+}
+
+TEST(Restarts, WholeBinaryShuffledAlwaysFindsARunningServer) {
+  RunResult result = RunScenario("restart_test", {"--gtest_shuffle", "--gtest_repeat=3"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(CountOf(result.output, "[       OK ]"), 15u) << result.output;
+}
+
+TEST(FailedTest, ShowsWhatTheServerWroteDuringItAndRecordsTheLogPath) {
+  char path[] = "/tmp/gtest_fork_env-report-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  RunResult result =
+      RunScenario("scenario_failing_test", {std::string("--gtest_output=xml:") + path});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("[gtest_fork_env] server 'chatty' wrote during this test "
+                                       "(whole log: "));
+  EXPECT_THAT(result.output, HasSubstr("  | handled-request-of-the-failing-test"));
+  // Only for the failed test: the passing one shows nothing.
+  EXPECT_EQ(CountOf(result.output, "wrote during this test"), 1u) << result.output;
+  std::ifstream file(path);
+  std::string xml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  unlink(path);
+  EXPECT_THAT(xml, HasSubstr("gtest_fork_env_log_chatty"));
+  EXPECT_THAT(xml, HasSubstr("/gtest_fork_env-chatty-"));
 }
 
 }  // namespace

@@ -20,9 +20,11 @@ namespace {
 // Lines of a server's log shown with a failed test, at most.
 constexpr size_t kLogBytesPerFailedTest = 8 * 1024;
 
+// Never destroyed: GoogleTest deletes environments after static destructors
+// may have run, and ~ForkServerEnv unregisters itself.
 std::vector<ForkServerEnv*>& Registry() {
-  static std::vector<ForkServerEnv*> envs;
-  return envs;
+  static auto* envs = new std::vector<ForkServerEnv*>;
+  return *envs;
 }
 
 int NextIndex() {

@@ -322,24 +322,9 @@ std::string ServerInstance::ExplainStartFailure(const std::string& waited_for,
   }
   const std::string ended = Describe(*status) + " after " + FormatDuration(ran) +
                             ", before it was ready (" + waited_for + ")";
-  if (status->success() && !left_in_group.empty()) {
-    return Explain(ended + ", while process(es) " + JoinPids(left_in_group) +
-                       " of its process group kept running: the program daemonized (forked into "
-                       "the background and exited). Those processes were killed.",
-                   "run it in the foreground (nginx: -g 'daemon off;', redis-server: "
-                   "--daemonize no, many programs: --foreground or -D).");
-  }
-  if (status->success() && mode_ == Mode::kExec) {
-    bool answers = port_ != 0 && TcpConnectOnce(options_.host, port_, milliseconds(100)).ok;
-    return Explain(ended + "." +
-                       (answers ? " Something still answers on its port: it probably "
-                                  "daemonized into a session of its own, out of this library's "
-                                  "reach; find it and stop it by hand."
-                                : ""),
-                   "a program must keep running in the foreground; if it daemonizes (forks "
-                   "into the background and exits), run it in the foreground (nginx: -g "
-                   "'daemon off;', redis-server: --daemonize no).");
-  }
+  std::string advice;
+  std::string daemon = DaemonNote(*status, left_in_group, &advice);
+  if (!daemon.empty()) return Explain(ended + daemon, advice);
   if (mode_ == Mode::kExec) {
     return Explain(ended + ".", "read its log above; run `" + Quoted(launch_.argv) +
                                     "` by hand with the same {port} to see it fail.");
@@ -347,6 +332,30 @@ std::string ServerInstance::ExplainStartFailure(const std::string& waited_for,
   return Explain(ended + ".",
                  "read its log above; a server function must listen, call "
                  "NotifyListening(port) and serve until SIGTERM (ServeHttplib does all three).");
+}
+
+std::string ServerInstance::DaemonNote(const ExitStatus& status,
+                                       const std::vector<pid_t>& left_in_group,
+                                       std::string* advice) const {
+  if (!status.success()) return "";
+  const std::string foreground =
+      "run it in the foreground (nginx: -g 'daemon off;', redis-server: --daemonize no, many "
+      "programs: --foreground or -D).";
+  if (!left_in_group.empty()) {
+    *advice = foreground;
+    return ", while process(es) " + JoinPids(left_in_group) +
+           " of its process group kept running: the program daemonized (forked into the "
+           "background and exited). Those processes were killed.";
+  }
+  if (mode_ != Mode::kExec) return "";
+  *advice = "a program must keep running in the foreground; if it daemonizes (forks into the "
+            "background and exits), " + foreground;
+  const uint16_t port = port_ != 0 ? port_ : last_port_;
+  if (port != 0 && TcpConnectOnce(options_.host, port, milliseconds(100)).ok) {
+    return ". Something still answers on its port: it probably daemonized into a session of "
+           "its own, out of this library's reach; find it and stop it by hand.";
+  }
+  return ".";
 }
 
 std::string ServerInstance::ProbeOnce() {
@@ -434,8 +443,10 @@ std::string ServerInstance::WaitUntilReady(int notify_fd) {
     if (port_ != 0) {
       std::string failure = ProbeOnce();
       ++attempts;
-      if (failure.empty()) return "";
-      last_failure = failure;
+      // A passing probe counts only while the server lives: a program that
+      // daemonized can pass it from a process we do not watch.
+      if (failure.empty() && !process_.Peek()) return "";
+      last_failure = failure.empty() ? "the probe passed, but the process had exited" : failure;
     }
     if (process_.Peek()) return describe_wait();
     if (Clock::now() >= deadline) return describe_wait();
@@ -483,12 +494,20 @@ std::string ServerInstance::CheckAlive(const std::string& during) {
   std::optional<ExitStatus> status = process_.Peek();
   if (!status) return "";
   const auto ran = Clock::now() - started_at_;
+  std::vector<pid_t> left_in_group;
+  if (!exit_expected_) left_in_group = process_.OtherGroupMembers();
   process_.Stop(milliseconds(0));
+  if (exit_expected_) {
+    port_ = 0;
+    return "";
+  }
+  std::string advice;
+  std::string daemon = DaemonNote(*status, left_in_group, &advice);
   port_ = 0;
-  if (exit_expected_) return "";
   return Explain("died " + during + ": it " + Describe(*status) + " after running " +
-                     FormatDuration(ran) + ".",
-                 "read its log above. Every later test of this binary fails without running.");
+                     FormatDuration(ran) + (daemon.empty() ? "." : daemon),
+                 (advice.empty() ? "" : advice + " ") +
+                     "Read its log above. Every later test of this binary fails without running.");
 }
 
 bool ServerInstance::IsAlive() const { return process_.started() && !process_.Peek(); }

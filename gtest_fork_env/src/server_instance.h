@@ -98,6 +98,10 @@ class ServerInstance {
   // "" when ready, else what was waited for.
   std::string WaitUntilReady(int notify_fd);
   std::string ProbeOnce();
+  // For a server that exited with code 0 on its own: the sentence that says
+  // it daemonized (empty when there is no sign of it), and `advice`.
+  std::string DaemonNote(const ExitStatus& status, const std::vector<pid_t>& left_in_group,
+                         std::string* advice) const;
   std::string ExplainStartFailure(const std::string& waited_for,
                                   const std::optional<ExitStatus>& status,
                                   std::chrono::steady_clock::duration ran,

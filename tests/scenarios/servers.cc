@@ -36,6 +36,11 @@ int ServeHello(gtest_fork_env::ServerContext& context) {
   server.Get("/grandchild", [](const httplib::Request&, httplib::Response& response) {
     response.set_content(std::to_string(g_grandchild), "text/plain");
   });
+  server.Get("/log", [](const httplib::Request& request, httplib::Response& response) {
+    std::printf("%s\n", request.get_param_value("line").c_str());
+    std::fflush(stdout);
+    response.set_content("logged", "text/plain");
+  });
   server.Get("/die", [](const httplib::Request&, httplib::Response& response) {
     response.set_content("dying", "text/plain");
     std::thread([] {

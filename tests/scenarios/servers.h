@@ -7,7 +7,8 @@
 namespace scenarios {
 
 // An httplib server: GET /hello -> "hello from <name>", GET /pid -> its pid,
-// GET /die -> answers, then exits with code 3 shortly after,
+// GET /die -> answers, then exits with code 3 shortly after, GET
+// /log?line=X -> prints X to stdout (the log),
 // GET /grandchild -> pid of a child it forked at start that ignores SIGTERM
 // (only when started with ServeWithGrandchild). Prints
 // "server <name> starting" to stdout first (the log).

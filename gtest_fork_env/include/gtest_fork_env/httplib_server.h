@@ -21,9 +21,11 @@ namespace gtest_fork_env {
 // handler). Returns 0 after a requested stop, 1 when binding or serving
 // failed (the reason is printed to stderr, the server's log).
 //
-// With a fixed port the socket gets SO_REUSEADDR only, replacing httplib's
-// default SO_REUSEPORT, so a port that is taken fails loudly instead of being
-// shared with another server.
+// The listening socket gets SO_REUSEADDR only, replacing httplib's default
+// (SO_REUSEPORT alone on Linux): a fixed port that is taken then fails
+// loudly instead of being shared with another server, and Restart() can bind
+// the port again while connections of the previous server are in TIME_WAIT
+// (that needs SO_REUSEADDR on both the old and the new socket).
 inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
   StopSignalWatcher watcher([&server] {
     if (!server.is_running()) return false;
@@ -35,15 +37,15 @@ inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
                  watcher.error().message().c_str());
     return 1;
   }
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   int port = -1;
   if (context.port() == 0) {
     port = server.bind_to_any_port(context.host());
-  } else {
-    server.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    if (server.bind_to_port(context.host(), context.port())) port = context.port();
+  } else if (server.bind_to_port(context.host(), context.port())) {
+    port = context.port();
   }
   if (port <= 0) {
     std::fprintf(stderr, "gtest_fork_env: server '%s' cannot bind %s:%u\n",
