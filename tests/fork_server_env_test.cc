@@ -82,4 +82,16 @@ TEST(ForkServerEnvDeathTest, ThreadsafeStyleChildCanUseTheServer) {
   EXPECT_EQ(Get("/hello"), "hello from hello");
 }
 
+// exit() in a death test's child is that test's business: the guard that
+// fails a run which exits while servers are up must leave it alone.
+TEST(ForkServerEnvDeathTest, ExitInAFastStyleChildIsAllowed) {
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(std::exit(0), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(ForkServerEnvDeathTest, ExitInAThreadsafeStyleChildIsAllowed) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::exit(0), ::testing::ExitedWithCode(0), "");
+}
+
 }  // namespace

@@ -209,6 +209,15 @@ TEST(NoOrphan, TestBinaryAborts) { ExpectServerAndGrandchildGoneAfter("abort"); 
 TEST(NoOrphan, TestBinarySegfaults) { ExpectServerAndGrandchildGoneAfter("segv"); }
 TEST(NoOrphan, TestCallsExit) { ExpectServerAndGrandchildGoneAfter("exit"); }
 
+TEST(ExitDuringTests, FailsTheRunAndNamesTheTest) {
+  RunResult result = RunScenario("scenario_grandchild", {}, WithEnv(Env("PARENT_ACTION=exit")));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output,
+              HasSubstr("gtest_fork_env: the test binary called exit(0) during test "
+                        "Grandchild.ReportPidsThenEnd while server 'with-grandchild' was up; the "
+                        "tests after it did not run. Failing the run."));
+}
+
 // --- GoogleTest flags -------------------------------------------------------
 
 constexpr const char* kStartLine = "starting in fork mode";
@@ -258,7 +267,7 @@ TEST(Flags, ShardsRunEveryTestOnceAndAnEmptyShardStartsNothing) {
     EXPECT_EQ(result.exit_code, 0) << result.output;
     passed += CountOf(result.output, "[       OK ]");
   }
-  EXPECT_EQ(passed, 6u);
+  EXPECT_EQ(passed, 8u);
   RunResult empty = RunScenario("fork_server_env_test", {},
                                 Debug({"GTEST_TOTAL_SHARDS=50", "GTEST_SHARD_INDEX=49"}));
   EXPECT_EQ(empty.exit_code, 0) << empty.output;

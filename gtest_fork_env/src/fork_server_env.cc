@@ -84,6 +84,12 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
     if (installed) return;
     installed = true;
     ::testing::UnitTest::GetInstance()->listeners().Append(new ServerWatchListener);
+    owner_pid_ = getpid();
+#if defined(__GLIBC__)
+    on_exit([](int code, void*) { FailExitDuringTests(code); }, nullptr);
+#else
+    std::atexit([] { FailExitDuringTests(0); });
+#endif
   }
 
   void OnTestStart(const ::testing::TestInfo&) override {
@@ -125,6 +131,30 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
   }
 
  private:
+  // exit() while a server is up (a test called it, or code under test did)
+  // ends the run early, often with code 0: the remaining tests silently never
+  // run. Make that a failed run. Only in the process that set the servers
+  // up: a fast death-test child calls exit() on purpose.
+  static void FailExitDuringTests(int code) {
+    if (getpid() != owner_pid_) return;
+    // A threadsafe death-test child runs the environments too, and exits on
+    // purpose.
+    if (!GTEST_FLAG_GET(internal_run_death_test).empty()) return;
+    for (ForkServerEnv* env : Registry()) {
+      if (!env->set_up_) continue;
+      const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+      std::fprintf(stderr,
+                   "gtest_fork_env: the test binary called exit(%d) %s%s while server '%s' was "
+                   "up; the tests after it did not run. Failing the run.\n",
+                   code, test ? "during test " : "outside any test",
+                   test ? TestName(*test).c_str() : "", env->options().name.c_str());
+      std::fflush(nullptr);
+      _exit(code != 0 ? code : 1);
+    }
+  }
+
+  static pid_t owner_pid_;
+
   // What the server wrote while the failed test ran, so a CI failure can be
   // read without re-running.
   static void ShowLogOfTest(ForkServerEnv& env) {
@@ -144,6 +174,8 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
     std::fflush(stdout);
   }
 };
+
+pid_t ServerWatchListener::owner_pid_ = -1;
 
 ForkServerEnv::ForkServerEnv(ServerMain server_main, Options options)
     : server_main_(std::move(server_main)) {
@@ -206,6 +238,7 @@ void ForkServerEnv::SetUp() {
     return;
   }
   ServerWatchListener::InstallOnce();
+  set_up_ = true;
   unavailable_.clear();
   restart_after_test_ = false;
   std::string failure = server_->Start(/*same_port=*/false);
@@ -222,6 +255,7 @@ void ForkServerEnv::SetUp() {
 
 void ForkServerEnv::TearDown() {
   if (std::getenv(detail::kServeVariable)) return;
+  set_up_ = false;
   std::string death = server_->CheckAlive("after the last test");
   if (!death.empty()) ReportFailure(::testing::TestPartResult::kNonFatalFailure, death);
   detail::ServerInstance::StopOutcome outcome = server_->Stop();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -142,6 +143,26 @@ std::vector<pid_t> ProcessesWithArgument(const std::string& marker) {
       }
       begin = stop + 1;
     }
+  }
+  closedir(proc);
+  return found;
+}
+
+std::vector<pid_t> ProcessesInGroup(pid_t group) {
+  std::vector<pid_t> found;
+  DIR* proc = opendir("/proc");
+  if (!proc || group <= 0) return found;
+  while (struct dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    std::string stat = ReadProcFile(std::string("/proc/") + entry->d_name + "/stat");
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (std::sscanf(stat.c_str() + paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
+    if (pgrp == group && state != 'Z' && state != 'X') found.push_back(static_cast<pid_t>(pid));
   }
   closedir(proc);
   return found;

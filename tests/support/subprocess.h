@@ -40,6 +40,9 @@ bool ProcessAlive(pid_t pid);
 // Live processes whose command line contains `marker` as a whole argument.
 std::vector<pid_t> ProcessesWithArgument(const std::string& marker);
 
+// Live processes in process group `group`.
+std::vector<pid_t> ProcessesInGroup(pid_t group);
+
 // Polls `condition` every 5 ms until it holds or `timeout` passes.
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 

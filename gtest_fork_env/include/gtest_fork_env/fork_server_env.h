@@ -128,6 +128,7 @@ class ForkServerEnv : public ::testing::Environment {
   int index_ = -1;  // construction order; names the server to a re-executed copy
   // A test stopped or killed the server; start it again after that test.
   bool restart_after_test_ = false;
+  bool set_up_ = false;  // between SetUp and TearDown
   long long log_offset_at_test_start_ = 0;
   // Why the server is not available to tests ("" while it runs): set when it
   // failed to start or was found dead. Every test that starts then fails.
