@@ -1,0 +1,145 @@
+// Soak: many start/stop cycles in one process, and hundreds of test
+// processes under ctest at once. Afterwards descriptors, threads, child
+// processes and temporary files are what they were before. Prints the
+// counts it compared.
+
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "gtest_fork_env/fork_server_env.h"
+#include "process.h"
+#include "scenarios/servers.h"
+#include "support/subprocess.h"
+
+namespace {
+
+using std::chrono::milliseconds;
+
+size_t CountEntries(const std::string& dir) {
+  size_t count = 0;
+  if (DIR* handle = opendir(dir.c_str())) {
+    while (struct dirent* entry = readdir(handle)) {
+      if (entry->d_name[0] != '.') ++count;
+    }
+    closedir(handle);
+  }
+  return count;
+}
+
+// Live children of this process, from the ppid field of /proc/*/stat.
+size_t CountChildren() {
+  size_t count = 0;
+  DIR* proc = opendir("/proc");
+  while (struct dirent* entry = proc ? readdir(proc) : nullptr) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    std::ifstream stat(std::string("/proc/") + entry->d_name + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    size_t paren = line.rfind(')');
+    char state = 0;
+    long ppid = 0;
+    if (paren != std::string::npos &&
+        std::sscanf(line.c_str() + paren + 1, " %c %ld", &state, &ppid) == 2 &&
+        ppid == getpid()) {
+      ++count;
+    }
+  }
+  if (proc) closedir(proc);
+  return count;
+}
+
+struct Counts {
+  size_t fds, threads, children, temp_files;
+};
+
+Counts Measure(const std::string& temp_dir) {
+  return {CountEntries("/proc/self/fd"), gtest_fork_env::detail::CountThreads(), CountChildren(),
+          CountEntries(temp_dir)};
+}
+
+std::string MakeTempDir() {
+  char dir[] = "/tmp/gtest_fork_env-soak-XXXXXX";
+  return mkdtemp(dir) ? dir : "";
+}
+
+TEST(Soak, TwoThousandSetUpTearDownCyclesLeakNothing) {
+  const std::string temp_dir = MakeTempDir();
+  ASSERT_FALSE(temp_dir.empty());
+  setenv("TMPDIR", temp_dir.c_str(), 1);
+  gtest_fork_env::Options options;
+  options.name = "soak";
+  gtest_fork_env::ForkServerEnv env(scenarios::ServeHello, options);
+
+  // One cycle first, so that lazily made objects (the logger, the listener)
+  // exist in both measurements.
+  env.SetUp();
+  env.TearDown();
+  const Counts before = Measure(temp_dir);
+  constexpr int kCycles = 2000;
+  int answered = 0;
+  for (int cycle = 0; cycle < kCycles; ++cycle) {
+    env.SetUp();
+    if (cycle % 100 == 0) {
+      httplib::Client client(env.host(), env.port());
+      if (auto answer = client.Get("/hello")) answered += answer->body == "hello from soak";
+    }
+    env.TearDown();
+    if (::testing::Test::HasFailure()) break;
+  }
+  const Counts after = Measure(temp_dir);
+  unsetenv("TMPDIR");
+  rmdir(temp_dir.c_str());
+  std::printf(
+      "after %d cycles: descriptors %zu -> %zu, threads %zu -> %zu, children %zu -> %zu, "
+      "temporary files %zu -> %zu\n",
+      kCycles, before.fds, after.fds, before.threads, after.threads, before.children,
+      after.children, before.temp_files, after.temp_files);
+  EXPECT_EQ(answered, kCycles / 100);
+  EXPECT_EQ(after.fds, before.fds);
+  EXPECT_EQ(after.threads, before.threads);
+  EXPECT_EQ(after.children, 0u);
+  EXPECT_EQ(after.temp_files, 0u);
+}
+
+TEST(Soak, FiveHundredTestProcessesUnderCtestAtOnce) {
+  const std::string dir = MakeTempDir();
+  const std::string temp_dir = MakeTempDir();
+  ASSERT_FALSE(dir.empty());
+  ASSERT_FALSE(temp_dir.empty());
+  const std::string marker = test_support::UniqueMarker();
+  constexpr int kProcesses = 500;
+  {
+    std::ofstream file(dir + "/CTestTestfile.cmake");
+    for (int i = 0; i < kProcesses; ++i) {
+      file << "add_test(soak" << i << " \"" << FORK_SERVER_ENV_TEST << "\" \"" << marker
+           << "\" \"--gtest_filter=ForkServerEnv.ServerAnswersOverHttp\")\n"
+           << "set_tests_properties(soak" << i << " PROPERTIES TIMEOUT 300 ENVIRONMENT \"TMPDIR="
+           << temp_dir << "\")\n";
+    }
+  }
+  test_support::RunOptions options;
+  options.timeout = milliseconds(600000);
+  test_support::RunResult result = test_support::Run(
+      {CTEST_COMMAND, "--test-dir", dir, "-j", std::to_string(kProcesses), "--output-on-failure"},
+      options);
+  const bool none_left = test_support::WaitUntil(
+      [&] { return test_support::ProcessesWithArgument(marker).empty(); }, milliseconds(5000));
+  const size_t temp_files = CountEntries(temp_dir);
+  std::printf("%d test processes under ctest -j %d: took %lld ms, %zu temporary files left\n",
+              kProcesses, kProcesses, static_cast<long long>(result.elapsed.count()), temp_files);
+  std::system(("rm -rf '" + dir + "' '" + temp_dir + "'").c_str());
+  EXPECT_EQ(result.exit_code, 0) << result.output.substr(result.output.size() > 4000 ? result.output.size() - 4000 : 0);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("100% tests passed, 0 tests failed out of 500"));
+  EXPECT_TRUE(none_left);
+  EXPECT_EQ(temp_files, 0u);
+}
+
+}  // namespace
