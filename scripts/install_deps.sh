@@ -9,7 +9,7 @@ packages=(
   libcpp-httplib-dev libspdlog-dev
   nlohmann-json3-dev libcli11-dev
   libbenchmark-dev
-  curl python3 procps redis-server
+  curl python3 procps redis-server iproute2 util-linux
 )
 
 missing=()
