@@ -39,6 +39,20 @@ TEST(Reexec, ServerIsAFreshRunOfThisBinaryNotAForkOfIt) {
   EXPECT_STREQ(server_exe, own_exe);
 }
 
+// An environment made inside a test cannot be made again by a re-executed
+// copy of the binary, so it forks even here, where the binary has threads.
+TEST(Reexec, EnvironmentMadeInATestForks) {
+  gtest_fork_env::Options options;
+  options.name = "local";
+  gtest_fork_env::ForkServerEnv local(ServeReexecInfo, options);
+  local.SetUp();
+  httplib::Client client(local.host(), local.port());
+  auto answer = client.Get("/main-ran-here");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->body, "no");
+  local.TearDown();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -57,6 +57,14 @@ TEST(Restart, KillIsExpectedNotAFailure) {
   EXPECT_FALSE(env->IsRunning());
 }
 
+TEST(Restart, StartRightAfterKillWaitsForTheDeath) {
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(env->Kill(SIGKILL));
+    ASSERT_TRUE(env->Start()) << "iteration " << i;
+  }
+  EXPECT_TRUE(Answers());
+}
+
 TEST(Restart, StoppedServerIsLeftDown) {
   ASSERT_TRUE(env->Stop());
   EXPECT_FALSE(env->IsRunning());

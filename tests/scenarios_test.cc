@@ -396,7 +396,7 @@ TEST(SeveralServers, StartInRegistrationOrderAndStopInReverse) {
 TEST(Restarts, WholeBinaryShuffledAlwaysFindsARunningServer) {
   RunResult result = RunScenario("restart_test", {"--gtest_shuffle", "--gtest_repeat=3"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(CountOf(result.output, "[       OK ]"), 15u) << result.output;
+  EXPECT_EQ(CountOf(result.output, "[       OK ]"), 18u) << result.output;
 }
 
 TEST(FailedTest, ShowsWhatTheServerWroteDuringItAndRecordsTheLogPath) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "logger.h"
+#include "process.h"
 #include "server_instance.h"
 
 // The GoogleTest glue. It knows nothing of processes or HTTP: starting,
@@ -67,6 +68,15 @@ class ReexecGuardListener : public ::testing::EmptyTestEventListener {
     _exit(127);
   }
 };
+
+// Installed as soon as a re-executed copy makes its first ForkServerEnv, so
+// the copy can never run tests, whichever environments it has.
+void InstallReexecGuardOnce() {
+  static bool installed = false;
+  if (installed) return;
+  installed = true;
+  ::testing::UnitTest::GetInstance()->listeners().Append(new ReexecGuardListener);
+}
 
 }  // namespace
 
@@ -199,6 +209,7 @@ void ForkServerEnv::Register(Options options, std::vector<std::string> argv) {
   launch.reexec_index = index_;
   launch.argv = std::move(argv);
   server_ = std::make_unique<detail::ServerInstance>(std::move(options), std::move(launch));
+  if (std::getenv(detail::kServeVariable)) InstallReexecGuardOnce();
   server_->set_placeholder_lookup([](const std::string& key, std::string* value) {
     const std::string name = key.substr(0, key.find('.'));
     const std::string field = key.substr(key.find('.') + 1);
@@ -240,6 +251,10 @@ void ForkServerEnv::SetUp() {
   ServerWatchListener::InstallOnce();
   set_up_ = true;
   unavailable_.clear();
+  // Inside a test (an environment made in a test body), a re-executed copy
+  // of the binary could not make the same environment again.
+  const bool in_test = ::testing::UnitTest::GetInstance()->current_test_info() != nullptr;
+  server_->set_reexec_index(in_test ? -1 : index_);
   restart_after_test_ = false;
   std::string failure = server_->Start(/*same_port=*/false);
   if (failure.empty()) {
@@ -286,12 +301,14 @@ bool ForkServerEnv::Stop() {
 }
 
 bool ForkServerEnv::Start() {
-  if (IsRunning()) {
+  if (IsRunning() && !server_->exit_expected()) {
     ReportFailure(::testing::TestPartResult::kNonFatalFailure,
                   "gtest_fork_env: Start(): server '" + options().name + "' is already running.");
     return false;
   }
-  server_->Stop();  // reaps a server that was killed and not yet reaped
+  // After Kill() the process may not have died yet: stop it as TearDown
+  // would (bounded by stop_timeout) and reap it.
+  server_->Stop();
   std::string failure = server_->Start(/*same_port=*/true);
   if (!failure.empty()) {
     ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
@@ -334,14 +351,7 @@ void ForkServerEnv::ServeIfReexecuted(const char* spec) {
   long notify_fd = (end && *end == ':') ? std::strtol(end + 1, &end, 10) : -1;
   long port = (end && *end == ':') ? std::strtol(end + 1, &end, 10) : -1;
   std::string name = (end && *end == ':') ? std::string(end + 1) : std::string();
-  if (index != index_) {
-    static bool guarded = false;
-    if (!guarded) {
-      guarded = true;
-      ::testing::UnitTest::GetInstance()->listeners().Append(new ReexecGuardListener);
-    }
-    return;
-  }
+  if (index != index_) return;  // another server of this binary
   if (name != options().name || notify_fd < 0 || port < 0 || port > 65535) {
     std::fprintf(stderr,
                  "gtest_fork_env: re-executed copy expected server '%s' as number %ld but found "
@@ -362,6 +372,7 @@ void ForkServerEnv::ServeIfReexecuted(const char* spec) {
     std::fprintf(stderr, "gtest_fork_env: the server function threw a non-std exception\n");
   }
   std::fflush(nullptr);
+  detail::DumpCoverage();
   // Never return into the test runner.
   _exit(code);
 }

@@ -55,8 +55,9 @@ std::shared_ptr<spdlog::logger> MakeLogger() {
 }  // namespace
 
 spdlog::logger& Log() {
-  static std::shared_ptr<spdlog::logger> logger = MakeLogger();
-  return *logger;
+  // Never destroyed, like the other process-wide registries here.
+  static auto* logger = new std::shared_ptr<spdlog::logger>(MakeLogger());
+  return **logger;
 }
 
 }  // namespace gtest_fork_env::detail

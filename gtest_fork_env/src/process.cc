@@ -20,6 +20,10 @@
 
 extern char** environ;
 
+#if defined(GTEST_FORK_ENV_COVERAGE)
+extern "C" void __gcov_dump();
+#endif
+
 namespace gtest_fork_env::detail {
 namespace {
 
@@ -47,13 +51,15 @@ struct ChildError {
 // Descriptors the parent keeps for its live children (lifeline write ends and
 // pidfds). A fork-mode child closes them all: if it kept another server's
 // lifeline open, that server's watchdog could not see the test binary die.
+// Never destroyed: a Process may be destroyed by a static destructor that
+// runs after these would have been.
 std::mutex& RegistryMutex() {
-  static std::mutex mutex;
-  return mutex;
+  static auto* mutex = new std::mutex;
+  return *mutex;
 }
 std::vector<int>& ParentSideFds() {
-  static std::vector<int> fds;
-  return fds;
+  static auto* fds = new std::vector<int>;
+  return *fds;
 }
 void RegisterFd(int fd) {
   if (fd < 0) return;
@@ -160,6 +166,18 @@ void ExitWithoutParentHandlers() {
 }
 #endif
 
+}  // namespace
+
+void DumpCoverage() {
+#if defined(GTEST_FORK_ENV_COVERAGE)
+  // gcov writes its counters at exit(); a child that leaves through _exit
+  // must write them itself, or the code it ran counts as never run.
+  __gcov_dump();
+#endif
+}
+
+namespace {
+
 int RunFunction(const std::function<int()>& function) {
 #if defined(__GLIBC__)
   on_exit(ExitWithoutParentHandlers, nullptr);
@@ -181,6 +199,7 @@ int RunFunction(const std::function<int()>& function) {
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);
+  DumpCoverage();
   return code;
 }
 

@@ -119,6 +119,10 @@ class Process {
   UniqueFd lifeline_;  // write end; closing it tells the watchdog we are gone
 };
 
+// In a coverage build (GTEST_FORK_ENV_COVERAGE), writes the gcov counters of
+// a child that is about to _exit; does nothing otherwise.
+void DumpCoverage();
+
 // Number of threads in this process (from /proc/self/task, as gtest's
 // GetThreadCount does), or 0 when it cannot be told (no /proc).
 size_t CountThreads() noexcept;

@@ -232,22 +232,27 @@ std::string ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
   } else {
     SpawnMode mode = options_.spawn_mode;
     if (mode == SpawnMode::kAuto) mode = threads > 1 ? SpawnMode::kReexec : SpawnMode::kFork;
+    const char* why_not_reexec = nullptr;
 #if !defined(__linux__)
-    if (mode == SpawnMode::kReexec) {
-      // Re-exec needs /proc/self/exe and /proc/self/cmdline.
-      Log().warn("server '{}': re-exec mode needs Linux; forking with {} threads", options_.name,
-                 threads);
+    why_not_reexec = "re-exec mode needs Linux (/proc/self/exe)";
+#endif
+    if (launch_.reexec_index < 0) {
+      why_not_reexec =
+          "re-exec mode needs an environment registered before RUN_ALL_TESTS, which a "
+          "re-executed copy of the binary makes again";
+    }
+    if (mode == SpawnMode::kReexec && why_not_reexec) {
+      Log().warn("server '{}': {}; forking instead", options_.name, why_not_reexec);
       mode = SpawnMode::kFork;
     }
-#endif
     if (mode == SpawnMode::kFork && threads > 1) {
       static bool warned = false;
       if (!warned) {
         warned = true;
         Log().warn(
-            "server '{}': forking a test binary that has {} threads (Options::spawn_mode is "
-            "kFork); a lock held by another thread stays locked in the server forever. Use kAuto "
-            "or kReexec.",
+            "server '{}': forking a test binary that has {} threads; a lock held by another "
+            "thread stays locked in the server forever. Register the environment before "
+            "RUN_ALL_TESTS with SpawnMode kAuto or kReexec, or start no threads before it.",
             options_.name, threads);
       }
     }

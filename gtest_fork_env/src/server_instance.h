@@ -28,7 +28,9 @@ constexpr const char* kServeVariable = "GTEST_FORK_ENV_INTERNAL_SERVE";
 // mode, when `argv` is not empty).
 struct Launch {
   std::function<int(ServerContext&)> function;
-  int reexec_index = -1;  // names the server to a re-executed copy
+  // Names the server to a re-executed copy of the binary; -1 when it cannot
+  // be re-executed (an environment made inside a test).
+  int reexec_index = -1;
   std::vector<std::string> argv;
 };
 
@@ -81,6 +83,7 @@ class ServerInstance {
   long long log_size() const { return log_.path.empty() ? 0 : FileSize(log_.path); }
   const char* mode_name() const;
   void set_placeholder_lookup(PlaceholderLookup lookup) { lookup_ = std::move(lookup); }
+  void set_reexec_index(int index) { launch_.reexec_index = index; }
 
   // Says what happened in the shape every failure message has: the server's
   // name and pid, `what`, the tail of its log, and `advice`.
