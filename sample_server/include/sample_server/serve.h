@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "gtest_fork_env/server_context.h"
+
+namespace sample_server {
+
+// How one sample_server process runs. The defaults suit a test server.
+struct Config {
+  // The append-only log that makes the store durable: replayed at start,
+  // appended to before every PUT or DELETE is acknowledged. Empty: the store
+  // lives in memory only and is lost when the process ends.
+  std::string data_file;
+  // Longest value a PUT may store; a longer body gets 413.
+  size_t max_value_bytes = size_t{1} << 20;
+  // Also fdatasync the data file after every write, before the reply: the
+  // write then survives an OS crash or power loss, not only the death of
+  // this process. Costs a disk flush per PUT or DELETE.
+  bool fsync = false;
+  // Worker threads, one per open connection.
+  size_t threads = 16;
+};
+
+// Runs the service until SIGTERM or SIGINT: makes the logger (level from
+// SPDLOG_LEVEL), opens and replays the data file, builds the HTTP server,
+// then binds, reports and serves through gtest_fork_env::ServeHttplib.
+// Everything, the logger included, is made inside this call, so it is safe
+// as the server function of a ForkServerEnv (it runs after the fork).
+//
+// Returns the process exit code: 0 after a requested stop, 1 when binding or
+// serving failed, 2 when the data file cannot be used (the reason is logged).
+int Serve(gtest_fork_env::ServerContext& context, const Config& config);
+
+}  // namespace sample_server

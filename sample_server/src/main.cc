@@ -1,0 +1,59 @@
+// sample_server: the key-value service on its own, outside any test.
+//
+//   sample_server --host 127.0.0.1 --port 8080 --data-file kv.log
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "gtest_fork_env/server_context.h"
+#include "sample_server/serve.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"sample_server: a key-value store over HTTP, the sample service of gtest_fork_env."};
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  sample_server::Config config;
+  app.add_option("--host", host, "Address to bind")->capture_default_str();
+  app.add_option("--port", port, "Port to bind; 0 takes any free port")->capture_default_str();
+  app.add_option("--data-file", config.data_file,
+                 "Append-only log that keeps the data across restarts (default: memory only)");
+  app.add_option("--max-value-bytes", config.max_value_bytes, "Largest value a PUT may store")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1} << 30));
+  app.add_flag("--fsync", config.fsync,
+               "fdatasync the data file before every reply (survives power loss)");
+  app.add_option("--threads", config.threads, "Worker threads (one per open connection)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1024}));
+  CLI11_PARSE(app, argc, argv);
+
+  // Serve() reports the bound port the way a ForkServerEnv child does,
+  // through ServerContext::NotifyListening on a pipe; here the pipe ends in
+  // this thread, which prints the address once the server listens.
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    std::perror("sample_server: pipe");
+    return 1;
+  }
+  const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::thread announcer([read_fd = pipe_fds[0], &shown_host] {
+    std::string line;
+    char c;
+    while (read(read_fd, &c, 1) == 1 && c != '\n') line += c;
+    close(read_fd);
+    if (line.empty()) return;  // never bound
+    std::printf("listening on http://%s:%s\n", shown_host.c_str(), line.c_str());
+    std::fflush(stdout);
+  });
+  gtest_fork_env::ServerContext context("sample_server", host, port, pipe_fds[1]);
+  const int code = sample_server::Serve(context, config);
+  if (!context.notified()) close(pipe_fds[1]);  // NotifyListening closes it otherwise
+  announcer.join();
+  return code;
+}

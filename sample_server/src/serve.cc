@@ -1,0 +1,70 @@
+#include "sample_server/serve.h"
+
+#include <spdlog/cfg/env.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "gtest_fork_env/httplib_server.h"
+#include "http_api.h"
+#include "store.h"
+
+namespace sample_server {
+namespace {
+
+// Made in the server process, after the fork: a logger inherited across a
+// fork can hold locks that no thread will ever release.
+std::shared_ptr<spdlog::logger> MakeLogger() {
+  auto logger = std::make_shared<spdlog::logger>(
+      "sample_server", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  // SPDLOG_LEVEL as everywhere in spdlog: "debug", "warn,sample_server=info"...
+  spdlog::cfg::load_env_levels();
+  spdlog::drop(logger->name());
+  spdlog::initialize_logger(logger);  // takes that level, and the default pattern
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e [%l] %v");
+  return logger;
+}
+
+std::unique_ptr<Store> OpenStore(const Config& config, spdlog::logger& logger) {
+  if (config.data_file.empty()) {
+    logger.info("no data file: the store lives in memory only");
+    return std::make_unique<Store>();
+  }
+  DataLog::Replay replay;
+  std::string error;
+  auto store = Store::Open(config.data_file, config.fsync, &replay, &error);
+  if (!store) {
+    logger.critical("{}", error);
+    return nullptr;
+  }
+  if (!replay.damage.empty()) {
+    logger.warn(
+        "data file {}: damaged tail cut off: {} at offset {}; {} bytes removed, the {} records "
+        "before it kept",
+        config.data_file, replay.damage, replay.cut_offset, replay.cut_bytes, replay.records);
+  }
+  logger.info("data file {}: replayed {} records into {} keys ({} bytes); every write {}",
+              config.data_file, replay.records, store->size(), replay.kept_bytes,
+              config.fsync ? "is flushed to disk (fdatasync) before its reply"
+                           : "reaches the file before its reply");
+  return store;
+}
+
+}  // namespace
+
+int Serve(gtest_fork_env::ServerContext& context, const Config& config) {
+  auto logger = MakeLogger();
+  std::unique_ptr<Store> store = OpenStore(config, *logger);
+  if (!store) return 2;
+  // Declared after the store, so it stops before the store goes.
+  httplib::Server server;
+  InstallHttpApi(server, *store, config, logger);
+  logger->info("server '{}' starting on {}:{} (max value {} bytes, {} threads)", context.name(),
+               context.host(), context.port(), config.max_value_bytes, config.threads);
+  const int code = gtest_fork_env::ServeHttplib(server, context);
+  logger->info("stopped with exit code {}", code);
+  return code;
+}
+
+}  // namespace sample_server
