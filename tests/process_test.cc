@@ -227,6 +227,41 @@ TEST(Process, ExecOfAMissingProgramFailsAtOnceWithTheErrno) {
   EXPECT_FALSE(process.started());
 }
 
+TEST(Process, ProgramNotFoundInPathFailsWithTheErrno) {
+  SpawnRequest request;
+  request.argv = {"gtest-fork-env-no-such-program"};
+  Process process;
+  std::string step;
+  EXPECT_EQ(process.Start(request, &step), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(step, "exec");
+}
+
+TEST(Process, MissingWorkingDirectoryFailsAtChdir) {
+  SpawnRequest request;
+  request.argv = {"/bin/true"};
+  request.working_dir = "/nonexistent/directory";
+  Process process;
+  std::string step;
+  EXPECT_EQ(process.Start(request, &step), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(step, "chdir");
+  EXPECT_FALSE(process.started());
+}
+
+TEST(Process, MovedProcessKeepsOwningTheChild) {
+  Process first;
+  ASSERT_FALSE(first.Start(Function([] {
+    for (int i = 0; i < 100; ++i) sleep(1);
+    return 0;
+  })));
+  const pid_t pid = first.pid();
+  Process second(std::move(first));
+  EXPECT_FALSE(first.started());
+  EXPECT_EQ(second.pid(), pid);
+  EXPECT_TRUE(ProcessAlive(pid));
+  second.Stop(milliseconds(1000));
+  EXPECT_FALSE(ProcessAlive(pid));
+}
+
 TEST(Process, ExecPassesOnlyStdioAndInheritedDescriptors) {
   char path[] = "/tmp/gtest_fork_env-process-test-XXXXXX";
   int out = mkstemp(path);

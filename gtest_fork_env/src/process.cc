@@ -157,11 +157,13 @@ void WritePid(pid_t pid, char* slot) {
 #if defined(__GLIBC__)
 void ExitWithoutParentHandlers(int code, void*) {
   std::fflush(nullptr);
+  DumpCoverage();
   _exit(code);
 }
 #else
 void ExitWithoutParentHandlers() {
   std::fflush(nullptr);
+  DumpCoverage();
   _exit(EXIT_FAILURE);
 }
 #endif
