@@ -412,7 +412,7 @@ std::string ServerInstance::ProbeOnce() {
 std::string ServerInstance::WaitUntilReady(int notify_fd) {
   const auto deadline = started_at_ + options_.start_timeout;
   const auto first_pause = std::chrono::microseconds(500);
-  const auto longest_pause = std::chrono::microseconds(20000);
+  const auto longest_pause = std::chrono::microseconds(2000);
   std::string notice;  // the partial "<port>\n" line
   bool notify_open = notify_fd >= 0;
   auto pause = first_pause;

@@ -10,7 +10,7 @@
 namespace gtest_fork_env {
 
 // How ForkServerEnv decides that a server is ready. Every probe is retried
-// with a back-off that starts at 0.5 ms and doubles up to 20 ms, until it
+// with a back-off that starts at 0.5 ms and doubles up to 2 ms, until it
 // passes, the server exits, or Options::start_timeout runs out.
 struct Probe {
   enum class Kind {
