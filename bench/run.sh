@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Runs every benchmark of gtest_fork_env and writes bench/results/:
+#   RESULTS.md               the tables, the machine and the date
+#   lifecycle.txt/.json      start-to-ready and stop-to-reaped (Google Benchmark)
+#   lifecycle_summary.csv    one row per variant: percentiles and ratios to its floor
+#   lifecycle_samples.csv    every cycle of every variant
+#   wholerun.csv             whole-run wall time under ctest -j2, 10/100/1000 tests
+#   wrk.csv, wrk_*.txt       the sample server under wrk (GET and PUT)
+#   benchmarks.png           the plot
+#
+#   bash bench/run.sh
+#
+# Environment: BENCH_BUILD_DIR (default build-bench), BENCH_CYCLES (cycles of
+# each fast variant, default 400), BENCH_WRK_SECONDS (default 10),
+# BENCH_SKIP_BUILD=1 (use what is built). Runs for about 5 minutes on 2 cores.
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+build="${BENCH_BUILD_DIR:-$repo/build-bench}"
+results="$repo/bench/results"
+cycles="${BENCH_CYCLES:-400}"
+wrk_seconds="${BENCH_WRK_SECONDS:-10}"
+mkdir -p "$results"
+
+log() { printf '\n== %s\n' "$*"; }
+now_ns() { date +%s%N; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# ---------------------------------------------------------------- build
+if [ "$(id -u)" -eq 0 ]; then
+  bash "$repo/scripts/install_deps.sh"
+  bash "$repo/bench/install_bench_deps.sh"
+else
+  bash "$repo/bench/install_bench_deps.sh" || {
+    echo "run.sh: install the packages above (as root), then run again" >&2
+    exit 1
+  }
+fi
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  log "configure and build ($build, -j2)"
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DGTEST_FORK_ENV_BUILD_BENCH=ON -DGTEST_FORK_ENV_BENCH_WHOLERUN=ON \
+    -DGTEST_FORK_ENV_BUILD_SAMPLE=ON \
+    -DGTEST_FORK_ENV_BUILD_TESTS=OFF -DGTEST_FORK_ENV_INSTALL=OFF >/dev/null
+  cmake --build "$build" -j2
+fi
+bench_dir="$build/bench"
+[ -x "$bench_dir/lifecycle_bench" ] || { echo "run.sh: no $bench_dir/lifecycle_bench" >&2; exit 1; }
+
+{
+  echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+  echo "cores=$(nproc)"
+  echo "memory=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
+  echo "kernel=$(uname -sr)"
+  echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "compiler=$(c++ --version | head -1)"
+  echo "load_before=$(loadavg)"
+  echo "compilers_running_before=$(pgrep -c -x cc1plus || true)"
+} >"$results/machine.txt"
+
+# ------------------------------------------------- start-to-ready / stop-to-reaped
+log "lifecycle: $cycles cycles of each fast variant, interleaved (about a minute)"
+echo "load_lifecycle_start=$(loadavg)" >>"$results/machine.txt"
+"$bench_dir/lifecycle_bench" --out_dir="$results" --cycles="$cycles" \
+  --benchmark_enable_random_interleaving=true \
+  --benchmark_out="$results/lifecycle.json" --benchmark_out_format=json \
+  --benchmark_report_aggregates_only=true | tee "$results/lifecycle.txt"
+echo "load_lifecycle_end=$(loadavg)" >>"$results/machine.txt"
+
+# ------------------------------------------------------ whole run under ctest
+# Each (size, mode) is a ctest run of its own; the modes take turns, and for
+# 10 and 100 tests there are 3 rounds (the median is reported), so that a
+# change in the machine's load hits the modes alike.
+wholerun="$bench_dir/wholerun"
+echo "n,mode,round,ctest_tests,passed,wall_s" >"$results/wholerun_runs.csv"
+if [ -d "$wholerun" ]; then
+  log "whole run under ctest -j2: 10, 100 and 1000 tests, three ways (about 4 minutes)"
+  echo "load_wholerun_start=$(loadavg)" >>"$results/machine.txt"
+  for n in 10 100 1000; do
+    rounds=3
+    [ "$n" -ge 1000 ] && rounds=1
+    for round in $(seq 1 "$rounds"); do
+      for mode in per_process shared one_process; do
+        dir="$wholerun/n${n}_${mode}"
+        start=$(now_ns)
+        if out=$(ctest --test-dir "$dir" -j2 2>&1); then passed=yes; else passed=no; fi
+        end=$(now_ns)
+        total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' <<<"$out" | tail -1)
+        wall=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+        echo "$n,$mode,$round,${total:-0},$passed,$wall" >>"$results/wholerun_runs.csv"
+        printf '%5s tests  %-12s round %s: %5s ctest tests  passed=%-3s  wall %8.2f s\n' \
+          "$n" "$mode" "$round" "${total:-0}" "$passed" "$wall"
+        [ "$passed" = yes ] || { echo "$out" | tail -20; }
+      done
+    done
+  done
+  echo "load_wholerun_end=$(loadavg)" >>"$results/machine.txt"
+else
+  echo "run.sh: no sample server built: no whole-run comparison" >&2
+fi
+python3 - "$results" <<'EOF2'
+import csv, statistics, sys
+results = sys.argv[1]
+runs = list(csv.DictReader(open(f"{results}/wholerun_runs.csv")))
+with open(f"{results}/wholerun.csv", "w") as out:
+    out.write("n,mode,rounds,ctest_tests,passed,wall_s,wall_per_test_ms\n")
+    keys = []
+    for r in runs:
+        if (r["n"], r["mode"]) not in keys:
+            keys.append((r["n"], r["mode"]))
+    for n, mode in keys:
+        rs = [r for r in runs if r["n"] == n and r["mode"] == mode]
+        wall = statistics.median(float(r["wall_s"]) for r in rs)
+        passed = "yes" if all(r["passed"] == "yes" for r in rs) else "no"
+        out.write(f"{n},{mode},{len(rs)},{rs[0]['ctest_tests']},{passed},{wall:.3f},"
+                  f"{wall * 1000 / int(n):.2f}\n")
+EOF2
+
+# --------------------------------------------------------- wrk against the sample server
+echo "config,method,requests_per_s,requests,errors,non_2xx,p50_ms,p90_ms,p99_ms,max_ms" \
+  >"$results/wrk.csv"
+if [ -x "$wholerun/wholerun_shared_ctl" ] && command -v wrk >/dev/null; then
+  log "wrk on loopback: GET and PUT, ${wrk_seconds}s each, 2 threads, 16 connections"
+  echo "load_wrk_start=$(loadavg)" >>"$results/machine.txt"
+  state="$(mktemp -d)/server.state"
+  for config in default quiet; do
+    level=""
+    [ "$config" = quiet ] && level="warn"  # no access log line per request
+    SPDLOG_LEVEL="${level:-info}" "$wholerun/wholerun_shared_ctl" start "$state" \
+      "$build/sample_server/sample_server"
+    port=$(cut -d' ' -f1 "$state")
+    curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary 'hello' \
+      "http://127.0.0.1:$port/v1/kv/bench-key" >/dev/null
+    for method in GET PUT; do
+      if [ "$method" = GET ]; then
+        args=(-s "$repo/bench/wrk/get.lua" "http://127.0.0.1:$port/v1/kv/bench-key")
+      else
+        args=(-s "$repo/bench/wrk/put.lua" "http://127.0.0.1:$port")
+      fi
+      wrk -t2 -c16 -d"${wrk_seconds}s" --timeout 2s --latency "${args[@]}" \
+        | tee "$results/wrk_${config}_${method}.txt"
+      python3 - "$config" "$method" "$results/wrk_${config}_${method}.txt" \
+        >>"$results/wrk.csv" <<'EOF'
+import json, sys
+config, method, path = sys.argv[1:]
+line = [l for l in open(path) if l.startswith("WRK_JSON ")][-1]
+d = json.loads(line[len("WRK_JSON "):])
+rps = d["requests"] / (d["duration_us"] / 1e6)
+print(f'{config},{method},{rps:.0f},{d["requests"]},{d["errors"]},{d["non_2xx"]},'
+      f'{d["p50_us"]/1e3:.2f},{d["p90_us"]/1e3:.2f},{d["p99_us"]/1e3:.2f},{d["max_us"]/1e3:.2f}')
+EOF
+    done
+    "$wholerun/wholerun_shared_ctl" stop "$state"
+  done
+  rm -rf "$(dirname "$state")"
+  echo "load_wrk_end=$(loadavg)" >>"$results/machine.txt"
+else
+  echo "run.sh: no wrk or no sample server: no load test" >&2
+fi
+echo "compilers_running_after=$(pgrep -c -x cc1plus || true)" >>"$results/machine.txt"
+
+# ----------------------------------------------------------- plot and report
+log "plot and RESULTS.md"
+python3 "$repo/bench/report.py" "$results"
+(cd "$results" && gnuplot benchmarks.gp)
+echo
+echo "wrote $results/RESULTS.md and $results/benchmarks.png"

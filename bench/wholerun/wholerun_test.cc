@@ -1,0 +1,101 @@
+// The suite behind the whole-run comparison under ctest (bench/run.sh): 1000
+// identical small integration tests of the sample server, each storing its
+// own key (PUT /v1/kv/kNNNN) and reading it back (GET). Tests are named
+// Kv.Put0000 .. Kv.Put0999, so a gtest filter takes the first 10, 100 or
+// 1000 of them.
+//
+// Where the server comes from is the only thing that changes:
+// - by default, a ForkServerEnv forks a fresh sample server for this test
+//   process (with gtest_discover_tests: one server per test);
+// - with WHOLERUN_SHARED_STATE=<file>, the tests use the one shared server
+//   whose port wholerun_shared_ctl wrote to that file (a ctest fixture starts
+//   it once before all tests and stops it after).
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <gtest_fork_env/fork_server_env.h>
+#include <sample_server/serve.h>
+
+namespace {
+
+std::string g_host = "127.0.0.1";
+int g_port = 0;
+
+// The shared server: nothing to start, only its port to read.
+class SharedServerEnv : public ::testing::Environment {
+ public:
+  explicit SharedServerEnv(std::string state_file) : state_file_(std::move(state_file)) {}
+  void SetUp() override {
+    std::ifstream in(state_file_);
+    in >> g_port;
+    if (g_port <= 0) {
+      ADD_FAILURE() << "no shared server: cannot read a port from " << state_file_
+                    << " (the shared_server_start fixture test writes it)";
+    }
+  }
+
+ private:
+  std::string state_file_;
+};
+
+class KvRoundTrip : public ::testing::Test {
+ public:
+  explicit KvRoundTrip(int index) : index_(index) {}
+  void TestBody() override {
+    ASSERT_GT(g_port, 0);
+    httplib::Client client(g_host, g_port);
+    char key[32];
+    std::snprintf(key, sizeof key, "k%04d", index_);
+    const std::string path = std::string("/v1/kv/") + key;
+    const std::string value = "value of " + std::string(key);
+    auto put = client.Put(path.c_str(), value, "application/octet-stream");
+    ASSERT_TRUE(put) << httplib::to_string(put.error());
+    EXPECT_TRUE(put->status == 200 || put->status == 201) << put->status << " " << put->body;
+    auto get = client.Get(path.c_str());
+    ASSERT_TRUE(get) << httplib::to_string(get.error());
+    EXPECT_EQ(get->status, 200);
+    EXPECT_EQ(get->body, value);
+  }
+
+ private:
+  int index_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 0; i < 1000; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "Put%04d", i);
+    ::testing::RegisterTest("Kv", name, nullptr, nullptr, __FILE__, __LINE__,
+                            [i]() -> ::testing::Test* { return new KvRoundTrip(i); });
+  }
+  if (const char* state = std::getenv("WHOLERUN_SHARED_STATE")) {
+    ::testing::AddGlobalTestEnvironment(new SharedServerEnv(state));
+  } else {
+    gtest_fork_env::Options options;
+    options.name = "sample";
+    auto* env = static_cast<gtest_fork_env::ForkServerEnv*>(::testing::AddGlobalTestEnvironment(
+        new gtest_fork_env::ForkServerEnv(
+            [](gtest_fork_env::ServerContext& context) {
+              return sample_server::Serve(context, sample_server::Config{});
+            },
+            options)));
+    // The port is known only after SetUp; read it in each test through a
+    // tiny environment registered after the server's.
+    struct PortEnv : ::testing::Environment {
+      explicit PortEnv(gtest_fork_env::ForkServerEnv* e) : env(e) {}
+      void SetUp() override { g_port = env->port(); }
+      gtest_fork_env::ForkServerEnv* env;
+    };
+    ::testing::AddGlobalTestEnvironment(new PortEnv(env));
+  }
+  return RUN_ALL_TESTS();
+}
