@@ -110,6 +110,16 @@ bool IsDecimal(std::string_view text, size_t max_digits) {
 // The checks httplib 0.11 leaves out, made before any body is read. Every
 // rejection closes the connection: the framing of what follows is unknown.
 bool CheckFraming(const Request& req, Response& res) {
+  // httplib keeps a NUL inside a header, but get_header_value() returns the
+  // value up to it, so "Content-Length: 1\0 99" would pass for 1. RFC 9110
+  // says to reject such a field (or replace the NUL): reject it.
+  for (const auto& [name, value] : req.headers) {
+    if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      SetErrorAndClose(res, 400, "bad_request",
+                       "the header \"" + Printable(name) + "\" holds a NUL byte");
+      return false;
+    }
+  }
   if (req.version == "HTTP/1.1" && req.get_header_value_count("Host") != 1) {
     SetErrorAndClose(res, 400, "bad_request", "an HTTP/1.1 request needs exactly one Host header");
     return false;
@@ -163,6 +173,16 @@ bool CheckFraming(const Request& req, Response& res) {
   }
   return true;
 }
+
+// The service answers GET with the whole value and has no range requests.
+// httplib 0.11 parses a Range header into req.ranges and applies it to any
+// reply from a handler or the error handler, errors included (a 404 body cut
+// to "det", a JSON error as multipart/byteranges), and a range past the end
+// becomes a 416 with an empty body. RFC 9110 lets a server ignore Range, so
+// the ranges are dropped before any reply is made. The Request is httplib's
+// own non-const object (a local of Server::process_request), passed to the
+// handlers as const; clearing it here is the only way in before the reply.
+void IgnoreRanges(const Request& req) { const_cast<Request&>(req).ranges.clear(); }
 
 // The access log measures from the 100-continue or pre-routing handler,
 // whichever runs first, to the logger, which httplib calls on the same thread
@@ -259,6 +279,7 @@ void InstallHttpApi(Server& server, Store& store, const Config& config,
 
   server.set_pre_routing_handler([](const Request& req, Response& res) {
     if (!t_request_start) t_request_start = Clock::now();
+    IgnoreRanges(req);
     return CheckFraming(req, res) ? Server::HandlerResponse::Unhandled
                                   : Server::HandlerResponse::Handled;
   });
@@ -267,6 +288,7 @@ void InstallHttpApi(Server& server, Store& store, const Config& config,
   // that is too large before it is sent.
   server.set_expect_100_continue_handler([max_value_bytes](const Request& req, Response& res) {
     t_request_start = Clock::now();
+    IgnoreRanges(req);  // this runs before the pre-routing handler
     const std::string length = req.get_header_value("Content-Length");
     if (req.method == "PUT" && IsDecimal(length, 18) && std::stoull(length) > max_value_bytes) {
       SetErrorAndClose(res, 413, "value_too_large",
