@@ -19,25 +19,9 @@ work="${FUZZ_WORK_DIR:-$build/fuzz-work}"
 jobs="${FUZZ_JOBS:-2}"
 fuzzers=(request_fuzzer data_log_fuzzer)
 
-# What the build needs. clang-14 and its runtime libraries (libFuzzer is in
-# libclang-rt-14-dev); the project's own dependencies as in install_deps.sh.
-packages=(clang-14 libclang-rt-14-dev cmake ninja-build pkg-config libgtest-dev libspdlog-dev
-  libcpp-httplib-dev nlohmann-json3-dev zlib1g-dev)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "fuzz/run.sh: missing packages: ${missing[*]}" >&2
-    echo "fuzz/run.sh: as root: apt-get install -y --no-install-recommends ${missing[*]}" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# What the build needs: the project's own dependencies, and clang-14 with its
+# runtime libraries (libFuzzer is in libclang-rt-14-dev).
+bash "$root/scripts/install_deps.sh" clang-14 libclang-rt-14-dev zlib1g-dev
 
 CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what gtest_fork_env needs to build and test, from Debian 12's
-# packages. Run as root (or through sudo); does nothing that is already there.
+# packages, plus any package named as an argument (the benchmarks and the
+# fuzzers add theirs). Run as root (or through sudo); does nothing that is
+# already there, and without root prints the apt-get line to run.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libbenchmark-dev
   curl python3 procps redis-server iproute2 util-linux
+  "$@"
 )
 
 missing=()
