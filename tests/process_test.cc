@@ -99,21 +99,20 @@ TEST(Process, WaitForExitTimesOutOnARunningChild) {
   EXPECT_EQ(status.signal, SIGTERM);
 }
 
-TEST(Process, ChildRunsInANewGroupLedByTheWatchdog) {
+TEST(Process, ChildLeadsANewGroupAndIsReaped) {
   Process process;
   ASSERT_FALSE(process.Start(Function([] {
     for (int i = 0; i < 100; ++i) sleep(1);
     return 0;
   })));
-  EXPECT_EQ(getpgid(process.pid()), process.group());
-  EXPECT_EQ(getpgid(process.group()), process.group());
-  EXPECT_NE(process.group(), getpgid(0));
-  const pid_t watchdog = process.group();
+  const pid_t pid = process.pid();
+  EXPECT_EQ(process.group(), pid);
+  EXPECT_EQ(getpgid(pid), pid);
+  EXPECT_NE(pid, getpgid(0));
   process.Stop(milliseconds(1000));
-  // Both were this process's children and both are reaped: no zombie is
-  // left for init.
-  EXPECT_EQ(waitpid(watchdog, nullptr, WNOHANG), -1);
-  EXPECT_FALSE(ProcessAlive(watchdog));
+  // Reaped here: no zombie is left for init.
+  EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), -1);
+  EXPECT_FALSE(ProcessAlive(pid));
 }
 
 TEST(Process, StopKillsAChildThatIgnoresSigterm) {
@@ -297,6 +296,13 @@ TEST(Process, ExecPassesOnlyStdioAndInheritedDescriptors) {
 }
 
 TEST(Process, NoDescriptorLeaksOverManyCycles) {
+  // The first start also starts this process's watchdog, which keeps one
+  // descriptor for the whole run: measure after it.
+  {
+    Process first;
+    ASSERT_FALSE(first.Start(Function([] { return 0; })));
+    first.Stop(milliseconds(1000));
+  }
   const size_t before = OpenDescriptors();
   for (int i = 0; i < 50; ++i) {
     Process process;

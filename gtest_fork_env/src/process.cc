@@ -48,9 +48,9 @@ struct ChildError {
   int error;
 };
 
-// Descriptors the parent keeps for its live children (lifeline write ends and
-// pidfds). A fork-mode child closes them all: if it kept another server's
-// lifeline open, that server's watchdog could not see the test binary die.
+// Descriptors the parent keeps for its children (the watchdog's command pipe
+// and pidfds). A fork-mode child closes them all: if it kept the command pipe
+// open, the watchdog could not see the test binary die.
 // Never destroyed: a Process may be destroyed by a static destructor that
 // runs after these would have been.
 std::mutex& RegistryMutex() {
@@ -99,32 +99,96 @@ void SetDisposition(int signal, void (*handler)(int)) {
   sigaction(signal, &action, nullptr);
 }
 
-// The watchdog: leader of the server's process group and the only holder of
-// the lifeline's read end. It ignores the stop signals, so the group id the
-// parent signals stays in use until the parent's final SIGKILL; and being
-// the parent's own unreaped child, that id cannot be reused meanwhile.
-[[noreturn]] void RunWatchdog(int lifeline_fd) {
+// "<sign><pid>\n" into `buffer` (at least 16 bytes); returns its length.
+// Async-signal-safe: a server child writes its own registration.
+size_t FormatCommand(char sign, pid_t pid, char* buffer) {
+  char digits[12];
+  size_t count = 0;
+  unsigned long value = static_cast<unsigned long>(pid);
+  do {
+    digits[count++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0 && count < sizeof digits);
+  size_t length = 0;
+  buffer[length++] = sign;
+  while (count > 0) buffer[length++] = digits[--count];
+  buffer[length++] = '\n';
+  return length;
+}
+
+// The watchdog: one per test process, its child, in a process group of its
+// own. It reads "+<pgid>" and "-<pgid>" lines from a pipe whose write end
+// only the test process keeps (a server child holds it just long enough to
+// register its own group). End-of-file means the test process is gone, in
+// whatever way: the watchdog then ends every group still registered
+// (SIGTERM, then SIGKILL 100 ms later). Async-signal-safe throughout, since
+// the test process may have threads when it forks it; hence the fixed table.
+[[noreturn]] void RunWatchdog(int command_fd) {
   setpgid(0, 0);
   SetDisposition(SIGTERM, SIG_IGN);
   SetDisposition(SIGINT, SIG_IGN);
   SetDisposition(SIGHUP, SIG_IGN);
-  if (lifeline_fd != 3) {
-    dup2(lifeline_fd, 3);
-  }
+  if (command_fd != 3) dup2(command_fd, 3);
   // Hold nothing of the parent's: not its stdout pipe (ctest waits for it to
-  // close) and no other server's descriptors.
+  // close) and no server's descriptors.
   for (int fd = 0; fd < 3; ++fd) close(fd);
   CloseFrom(4);
-  char byte;
-  while (read(3, &byte, 1) != 0) {
-    if (errno != EINTR && errno != EAGAIN) break;
+  static pid_t groups[4096];
+  size_t count = 0;
+  char line[24];
+  size_t used = 0;
+  for (;;) {
+    char buffer[512];
+    ssize_t got = read(3, buffer, sizeof buffer);
+    if (got == 0) break;
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (ssize_t i = 0; i < got; ++i) {
+      if (buffer[i] != '\n') {
+        if (used < sizeof line) line[used++] = buffer[i];
+        continue;
+      }
+      long pgid = 0;
+      for (size_t j = 1; j < used && line[j] >= '0' && line[j] <= '9'; ++j) {
+        pgid = pgid * 10 + (line[j] - '0');
+      }
+      if (pgid > 0 && used > 0 && line[0] == '+' && count < sizeof groups / sizeof groups[0]) {
+        groups[count++] = static_cast<pid_t>(pgid);
+      } else if (pgid > 0 && used > 0 && line[0] == '-') {
+        for (size_t j = 0; j < count; ++j) {
+          if (groups[j] == pgid) {
+            groups[j] = groups[--count];
+            break;
+          }
+        }
+      }
+      used = 0;
+    }
   }
-  // The test process is gone: nobody will stop this group any more.
-  kill(0, SIGTERM);
-  struct timespec grace = {0, 100 * 1000 * 1000};
-  nanosleep(&grace, nullptr);
-  kill(0, SIGKILL);
+  // The test process is gone: nobody will stop these groups any more.
+  if (count > 0) {
+    for (size_t j = 0; j < count; ++j) kill(-groups[j], SIGTERM);
+    struct timespec grace = {0, 100 * 1000 * 1000};
+    nanosleep(&grace, nullptr);
+    for (size_t j = 0; j < count; ++j) kill(-groups[j], SIGKILL);
+  }
   _exit(0);
+}
+
+// This process's watchdog. A forked copy of the test process (a middle
+// process that starts servers of its own) makes its own, since the inherited
+// one watches the original.
+struct Watchdog {
+  pid_t pid = -1;
+  pid_t owner = -1;
+  int command_fd = -1;  // write end, close-on-exec
+};
+
+Watchdog& TheWatchdog() {
+  static auto* watchdog = new Watchdog;  // never destroyed, like the registry
+  return *watchdog;
 }
 
 constexpr size_t kPidDigits = 10;
@@ -167,6 +231,38 @@ void ExitWithoutParentHandlers() {
   _exit(EXIT_FAILURE);
 }
 #endif
+
+// Starts this process's watchdog if it has none yet.
+std::error_code EnsureWatchdog() {
+  Watchdog& watchdog = TheWatchdog();
+  if (watchdog.pid > 0 && watchdog.owner == getpid()) return {};
+  if (watchdog.command_fd >= 0) {
+    // Inherited from the process we were forked from: not ours to feed.
+    UnregisterFd(watchdog.command_fd);
+    close(watchdog.command_fd);
+    watchdog = Watchdog{};
+  }
+  UniqueFd read_end, write_end;
+  if (auto error = MakePipe(read_end, write_end)) return error;
+  pid_t pid = fork();
+  if (pid < 0) return LastError();
+  if (pid == 0) RunWatchdog(read_end.get());
+  setpgid(pid, pid);
+  watchdog.pid = pid;
+  watchdog.owner = getpid();
+  watchdog.command_fd = write_end.release();
+  // A fork-mode server closes it after registering, like the pidfds.
+  RegisterFd(watchdog.command_fd);
+  return {};
+}
+
+void TellWatchdog(char sign, pid_t pgid) {
+  const Watchdog& watchdog = TheWatchdog();
+  if (watchdog.command_fd < 0 || watchdog.owner != getpid()) return;
+  char command[16];
+  size_t length = FormatCommand(sign, pgid, command);
+  WriteAll(watchdog.command_fd, command, length);
+}
 
 }  // namespace
 
@@ -262,10 +358,8 @@ Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
     if (started()) KillGroupAndReap();
     pid_ = std::exchange(other.pid_, -1);
-    watchdog_ = std::exchange(other.watchdog_, -1);
     owner_pid_ = std::exchange(other.owner_pid_, -1);
     pidfd_ = std::move(other.pidfd_);
-    lifeline_ = std::move(other.lifeline_);
   }
   return *this;
 }
@@ -305,9 +399,10 @@ std::error_code Process::Start(const SpawnRequest& request,
       parent_side_fds = ParentSideFds();
     }
 
-    UniqueFd status_read, status_write, lifeline_read, lifeline_write;
+    if (auto error = EnsureWatchdog()) return error;
+    const int watchdog_fd = TheWatchdog().command_fd;
+    UniqueFd status_read, status_write;
     if (auto error = MakePipe(status_read, status_write)) return error;
-    if (auto error = MakePipe(lifeline_read, lifeline_write)) return error;
     UniqueFd dev_null(open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!dev_null) return LastError();
 
@@ -315,28 +410,22 @@ std::error_code Process::Start(const SpawnRequest& request,
     // twice: once by the parent and once by a child that flushes its copy.
     std::fflush(nullptr);
 
-    // The watchdog first, so the group exists before the server joins it: a
-    // server that cannot join (the test binary died meanwhile and the group
-    // is gone) exits instead of running unwatched.
-    pid_t watchdog = fork();
-    if (watchdog < 0) return LastError();
-    if (watchdog == 0) RunWatchdog(lifeline_read.get());
-    setpgid(watchdog, watchdog);  // in both processes: whichever runs first
-    lifeline_read.reset();        // the server must not hold it
-
     pid_t pid = fork();
-    if (pid < 0) {
-      std::error_code error = LastError();
-      kill(-watchdog, SIGKILL);
-      RetryOnEintr([&] { return waitpid(watchdog, nullptr, 0); });
-      return error;
-    }
+    if (pid < 0) return LastError();
     if (pid == 0) {
       // The child. In exec mode (and in a multithreaded parent) only
       // async-signal-safe calls until execve.
       const int status_fd = status_write.get();
-      if (setpgid(0, watchdog) != 0) FailChild(status_fd, ChildStep::kSetpgid);
-      close(lifeline_write.get());
+      if (setpgid(0, 0) != 0) FailChild(status_fd, ChildStep::kSetpgid);
+      // Registered by the child itself, before anything else runs: if the
+      // test process died right after the fork, the watchdog still learns of
+      // this group before it sees end-of-file, and ends it.
+      char command[16];
+      size_t length = FormatCommand('+', getpid(), command);
+      if (write(watchdog_fd, command, length) != static_cast<ssize_t>(length)) {
+        FailChild(status_fd, ChildStep::kSetpgid);
+      }
+      close(watchdog_fd);
 
       // Stop signals may be ignored or blocked in the test binary; the server
       // must see them.
@@ -401,27 +490,25 @@ std::error_code Process::Start(const SpawnRequest& request,
       FailChild(status_fd_for_exec, ChildStep::kExec);
     }
 
-    // The parent. EACCES after the child's exec is harmless: it joined itself.
-    setpgid(pid, watchdog);
+    // The parent. setpgid in both processes, so the group exists whichever
+    // runs first; EACCES after the child's exec is harmless.
+    setpgid(pid, pid);
     status_write.reset();
 
     ChildError report;
     ssize_t got = RetryOnEintr([&] { return read(status_read.get(), &report, sizeof report); });
     if (got == static_cast<ssize_t>(sizeof report)) {
-      kill(-watchdog, SIGKILL);
+      kill(-pid, SIGKILL);
+      TellWatchdog('-', pid);
       RetryOnEintr([&] { return waitpid(pid, nullptr, 0); });
-      RetryOnEintr([&] { return waitpid(watchdog, nullptr, 0); });
       if (failed_step) *failed_step = StepName(report.step);
       return {report.error, std::system_category()};
     }
 
     pid_ = pid;
-    watchdog_ = watchdog;
     owner_pid_ = getpid();
     pidfd_ = OpenPidfd(pid);
-    lifeline_ = std::move(lifeline_write);
     RegisterFd(pidfd_.get());
-    RegisterFd(lifeline_.get());
     return {};
   } catch (const std::bad_alloc&) {
     return std::make_error_code(std::errc::not_enough_memory);
@@ -474,7 +561,7 @@ std::optional<ExitStatus> Process::WaitForExit(std::chrono::milliseconds timeout
 
 std::error_code Process::SignalGroup(int signal) noexcept {
   if (!started()) return std::make_error_code(std::errc::no_such_process);
-  if (kill(-watchdog_, signal) != 0) return LastError();
+  if (kill(-pid_, signal) != 0) return LastError();
   return {};
 }
 
@@ -491,11 +578,12 @@ ExitStatus Process::Stop(std::chrono::milliseconds grace, bool* forced) noexcept
 }
 
 ExitStatus Process::KillGroupAndReap() noexcept {
-  // The watchdog is not reaped yet, so the group id cannot have been reused.
-  kill(-watchdog_, SIGKILL);
+  // The child is not reaped yet, so the group id (its pid) cannot have been
+  // reused; the watchdog forgets the group before the reap frees the number.
+  kill(-pid_, SIGKILL);
+  TellWatchdog('-', pid_);
   int wait_status = 0;
   RetryOnEintr([&] { return waitpid(pid_, &wait_status, 0); });
-  RetryOnEintr([&] { return waitpid(watchdog_, nullptr, 0); });
   ExitStatus status = ExitStatus::FromWaitStatus(wait_status);
   Reset();
   return status;
@@ -503,11 +591,8 @@ ExitStatus Process::KillGroupAndReap() noexcept {
 
 void Process::Reset() noexcept {
   UnregisterFd(pidfd_.get());
-  UnregisterFd(lifeline_.get());
   pidfd_.reset();
-  lifeline_.reset();
   pid_ = -1;
-  watchdog_ = -1;
   owner_pid_ = -1;
 }
 
@@ -519,7 +604,7 @@ std::vector<pid_t> Process::OtherGroupMembers() const {
   while (struct dirent* entry = readdir(proc)) {
     char* end = nullptr;
     long pid = std::strtol(entry->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0' || pid == pid_ || pid == watchdog_) continue;
+    if (pid <= 0 || *end != '\0' || pid == pid_) continue;
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
@@ -535,7 +620,7 @@ std::vector<pid_t> Process::OtherGroupMembers() const {
     if (!after_comm || std::sscanf(after_comm + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) {
       continue;
     }
-    if (pgrp == watchdog_ && state != 'Z') members.push_back(static_cast<pid_t>(pid));
+    if (pgrp == pid_ && state != 'Z') members.push_back(static_cast<pid_t>(pid));
   }
   closedir(proc);
   return members;

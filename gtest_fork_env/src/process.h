@@ -59,13 +59,14 @@ class Process {
   Process& operator=(Process&& other) noexcept;
   ~Process();
 
-  // Starts the child in a new process group led by a watchdog. Both are
-  // children of this process, so both are reaped here and none is left to
-  // init. The watchdog holds the only read end of a "lifeline" pipe whose
-  // write end stays in this process: when this process dies in any way, the
-  // watchdog reads end-of-file and kills the whole group (SIGTERM, then
-  // SIGKILL 100 ms later). That is how no server, nor anything it started,
-  // outlives a SIGKILLed test binary.
+  // Starts the child as the leader of a new process group, registered with
+  // this process's watchdog: a child of this process, forked once (on the
+  // first Start), that reads the groups to guard from a pipe whose write end
+  // only this process keeps. When this process dies in any way, the watchdog
+  // reads end-of-file and ends every registered group (SIGTERM, then SIGKILL
+  // 100 ms later). That is how no server, nor anything it started, outlives
+  // a SIGKILLed test binary, at the cost of one fork per test process rather
+  // than one per server start.
   // Errors: a failed pipe/fork in the parent, or a failed step in the child
   // before the function or program ran (exec of a missing program gives
   // ENOENT here, at once). `failed_step` names the step ("exec", "chdir"...).
@@ -73,9 +74,9 @@ class Process {
                         std::string* failed_step = nullptr) noexcept;
 
   pid_t pid() const noexcept { return pid_; }
-  // The process group of the child and everything it starts (the
-  // watchdog's pid).
-  pid_t group() const noexcept { return watchdog_; }
+  // The process group of the child and everything it starts (the child's
+  // pid).
+  pid_t group() const noexcept { return pid_; }
   // True from a successful Start until Reap.
   bool started() const noexcept { return pid_ > 0; }
 
@@ -94,7 +95,7 @@ class Process {
   std::optional<ExitStatus> WaitForExit(
       std::chrono::milliseconds timeout) noexcept;
 
-  // Processes in the child's group other than the child and the watchdog,
+  // Processes in the child's group other than the child,
   // e.g. what a program that daemonized left behind (Linux: from /proc;
   // empty elsewhere).
   std::vector<pid_t> OtherGroupMembers() const;
@@ -113,10 +114,8 @@ class Process {
   void Reset() noexcept;
 
   pid_t pid_ = -1;
-  pid_t watchdog_ = -1;   // leader of the child's process group
   pid_t owner_pid_ = -1;  // the process that started the child
   UniqueFd pidfd_;
-  UniqueFd lifeline_;  // write end; closing it tells the watchdog we are gone
 };
 
 // In a coverage build (GTEST_FORK_ENV_COVERAGE), writes the gcov counters of

@@ -27,7 +27,7 @@ TEST(ExecFailure, Test) {
   if (Case() == "daemonizes_setsid") {
     // The first redis process exits soon after it forked the daemon: give
     // that exit time to happen during this test, bounded.
-    for (int i = 0; i < 200 && env->IsRunning(); ++i) {
+    for (int i = 0; i < 500 && env->IsRunning(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }

@@ -33,8 +33,9 @@ class ServerInstance;
 //   name, how it ended, how long it ran and the tail of its log. The tests
 //   show as FAILED, never SKIPPED, so ctest cannot report a green run.
 // - A server found dead after a test fails that test, and every later one.
-// - No server outlives the test binary, however it dies: a watchdog in the
-//   server's process group kills the group when the binary is gone.
+// - No server outlives the test binary, however it dies: the binary's
+//   watchdog process kills each server's process group when the binary is
+//   gone.
 // - The child never returns into the test runner and never runs the
 //   binary's atexit handlers or static destructors.
 //
