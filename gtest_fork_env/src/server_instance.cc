@@ -356,7 +356,18 @@ std::string ServerInstance::DaemonNote(const ExitStatus& status,
   *advice = "a program must keep running in the foreground; if it daemonizes (forks into the "
             "background and exits), " + foreground;
   const uint16_t port = port_ != 0 ? port_ : last_port_;
-  if (port != 0 && TcpConnectOnce(options_.host, port, milliseconds(100)).ok) {
+  // A daemon that escaped binds its port a little after its parent exited:
+  // look for it for up to half a second (a diagnosis on a failure path).
+  bool answers = false;
+  const auto look_until = Clock::now() + milliseconds(500);
+  while (port != 0 && !answers && Clock::now() < look_until) {
+    answers = TcpConnectOnce(options_.host, port, milliseconds(50)).ok;
+    if (!answers) {
+      struct timespec pause = {0, 10 * 1000 * 1000};
+      nanosleep(&pause, nullptr);
+    }
+  }
+  if (answers) {
     return ". Something still answers on its port: it probably daemonized into a session of "
            "its own, out of this library's reach; find it and stop it by hand.";
   }
