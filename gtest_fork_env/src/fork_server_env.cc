@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -171,14 +172,7 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
     std::string lines =
         detail::ReadFrom(env.log_path(), env.log_offset_at_test_start_, kLogBytesPerFailedTest);
     if (lines.empty()) return;
-    if (lines.back() != '\n') lines += '\n';
-    std::string quoted;
-    size_t begin = 0;
-    while (begin < lines.size()) {
-      size_t end = lines.find('\n', begin);
-      quoted += "  | " + lines.substr(begin, end - begin) + "\n";
-      begin = end + 1;
-    }
+    const std::string quoted = detail::QuoteLines(lines, SIZE_MAX, SIZE_MAX);
     std::printf("[gtest_fork_env] server '%s' wrote during this test (whole log: %s):\n%s",
                 env.options().name.c_str(), env.log_path().c_str(), quoted.c_str());
     std::fflush(stdout);

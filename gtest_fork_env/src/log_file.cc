@@ -75,24 +75,27 @@ std::error_code OpenLogFile(const std::string& path, const std::string& server_n
   }
 }
 
-std::string TailOfFile(const std::string& path, size_t max_lines) {
-  std::string data = ReadRange(path, 0, 64 * 1024);
+std::string QuoteLines(const std::string& text, size_t max_lines, size_t max_line_length) {
   std::vector<std::string> lines;
   size_t pos = 0;
-  while (pos < data.size()) {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    lines.push_back(data.substr(pos, end - pos));
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(pos, end - pos));
     pos = end + 1;
   }
   size_t first = lines.size() > max_lines ? lines.size() - max_lines : 0;
-  std::string tail;
+  std::string quoted;
   for (size_t i = first; i < lines.size(); ++i) {
     std::string& line = lines[i];
-    if (line.size() > 300) line = line.substr(0, 300) + " [...]";
-    tail += "  | " + line + "\n";
+    if (line.size() > max_line_length) line = line.substr(0, max_line_length) + " [...]";
+    quoted += "  | " + line + "\n";
   }
-  return tail;
+  return quoted;
+}
+
+std::string TailOfFile(const std::string& path, size_t max_lines) {
+  return QuoteLines(ReadRange(path, 0, 64 * 1024), max_lines, 300);
 }
 
 long long FileSize(const std::string& path) noexcept {

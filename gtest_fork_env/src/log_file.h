@@ -27,6 +27,10 @@ std::error_code OpenLogFile(const std::string& path, const std::string& server_n
 // last 64 KiB, so a server that flooded its log costs nothing here.
 std::string TailOfFile(const std::string& path, size_t max_lines);
 
+// The last `max_lines` lines of `text`, each prefixed with "  | " and cut
+// after `max_line_length` characters: how failure messages quote a log.
+std::string QuoteLines(const std::string& text, size_t max_lines, size_t max_line_length);
+
 // Bytes in the file at `path` now (0 when missing).
 long long FileSize(const std::string& path) noexcept;
 
