@@ -11,6 +11,8 @@
 
 #include "logger.h"
 #include "process.h"
+#include "reexec_spec.h"
+#include "server_context_access.h"
 #include "server_instance.h"
 
 // The GoogleTest glue. It knows nothing of processes or HTTP: starting,
@@ -103,42 +105,20 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
 #endif
   }
 
+  void OnTestSuiteStart(const ::testing::TestSuite&) override {
+    for (ForkServerEnv* env : Registry()) env->BeforeTestSuite();
+  }
+
   void OnTestStart(const ::testing::TestInfo&) override {
-    for (ForkServerEnv* env : Registry()) {
-      if (!env->unavailable_.empty()) {
-        ReportFailure(::testing::TestPartResult::kFatalFailure, env->unavailable_);
-        continue;
-      }
-      if (env->log_path().empty()) continue;
-      env->log_offset_at_test_start_ = env->server_->log_size();
-      ::testing::Test::RecordProperty("gtest_fork_env_log_" + env->options().name,
-                                      env->log_path());
-    }
+    for (ForkServerEnv* env : Registry()) env->BeforeTest();
   }
 
   void OnTestEnd(const ::testing::TestInfo& info) override {
-    for (ForkServerEnv* env : Registry()) {
-      if (!env->unavailable_.empty()) continue;
-      std::string death = env->server_->CheckAlive("during test " + TestName(info));
-      if (!death.empty()) {
-        ReportFailure(::testing::TestPartResult::kNonFatalFailure, death);
-        env->unavailable_ = "this test did not run: server '" + env->options().name +
-                            "' died during test " + TestName(info) + " (reported there).";
-        continue;
-      }
-      if (info.result()->Failed()) ShowLogOfTest(*env);
-      if (env->restart_after_test_ && !env->IsRunning()) {
-        env->restart_after_test_ = false;
-        if (!env->Start()) {
-          env->unavailable_ = "this test did not run: server '" + env->options().name +
-                              "' could not be started again after test " + TestName(info) +
-                              " stopped it (reported there).";
-        }
-      }
-      env->restart_after_test_ = false;
-      // A Kill() that did not kill: later deaths are failures again.
-      env->server_->ExpectExit(false);
-    }
+    for (ForkServerEnv* env : Registry()) env->AfterTest(TestName(info), info.result()->Failed());
+  }
+
+  void OnTestSuiteEnd(const ::testing::TestSuite& suite) override {
+    for (ForkServerEnv* env : Registry()) env->AfterTestSuite(suite.Failed());
   }
 
  private:
@@ -165,18 +145,6 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
   }
 
   static pid_t owner_pid_;
-
-  // What the server wrote while the failed test ran, so a CI failure can be
-  // read without re-running.
-  static void ShowLogOfTest(ForkServerEnv& env) {
-    std::string lines =
-        detail::ReadFrom(env.log_path(), env.log_offset_at_test_start_, kLogBytesPerFailedTest);
-    if (lines.empty()) return;
-    const std::string quoted = detail::QuoteLines(lines, SIZE_MAX, SIZE_MAX);
-    std::printf("[gtest_fork_env] server '%s' wrote during this test (whole log: %s):\n%s",
-                env.options().name.c_str(), env.log_path().c_str(), quoted.c_str());
-    std::fflush(stdout);
-  }
 };
 
 pid_t ServerWatchListener::owner_pid_ = -1;
@@ -196,8 +164,40 @@ ForkServerEnv* ForkServerEnv::Exec(std::vector<std::string> argv, Options option
   return new ForkServerEnv(ExecTag{}, std::move(argv), std::move(options));
 }
 
+namespace {
+
+bool NameTaken(const std::string& name) {
+  return std::any_of(Registry().begin(), Registry().end(),
+                     [&](ForkServerEnv* env) { return env->options().name == name; });
+}
+
+// The default name is "server"; in exec mode the program's base name says
+// more. A default that is taken gets a number ("redis-server-2"); a name
+// given twice on purpose is an error, reported by SetUp.
+std::string ChooseName(const Options& options, const std::vector<std::string>& argv,
+                       std::string* error) {
+  const bool defaulted = options.name == Options().name;
+  std::string name = options.name;
+  if (defaulted && !argv.empty() && !argv[0].empty()) {
+    name = argv[0].substr(argv[0].find_last_of('/') + 1);
+  }
+  if (!NameTaken(name)) return name;
+  if (!defaulted) {
+    *error = "two servers of this binary are named '" + name +
+             "'; their log files and GTEST_FORK_ENV_" + "<NAME>_* variables would be "
+             "confused.\nWhat to do: give each ForkServerEnv its own Options::name.";
+    return name;
+  }
+  for (int n = 2;; ++n) {
+    if (!NameTaken(name + "-" + std::to_string(n))) return name + "-" + std::to_string(n);
+  }
+}
+
+}  // namespace
+
 void ForkServerEnv::Register(Options options, std::vector<std::string> argv) {
   index_ = NextIndex();
+  options.name = ChooseName(options, argv, &registration_error_);
   detail::Launch launch;
   launch.function = [this](ServerContext& context) { return Serve(context); };
   launch.reexec_index = index_;
@@ -245,28 +245,34 @@ void ForkServerEnv::SetUp() {
   ServerWatchListener::InstallOnce();
   set_up_ = true;
   unavailable_.clear();
-  // Inside a test (an environment made in a test body), a re-executed copy
-  // of the binary could not make the same environment again.
-  const bool in_test = ::testing::UnitTest::GetInstance()->current_test_info() != nullptr;
-  server_->set_reexec_index(in_test ? -1 : index_);
   restart_after_test_ = false;
-  std::string failure = server_->Start(/*same_port=*/false);
-  if (failure.empty()) {
+  detail::Failure failure;
+  if (!registration_error_.empty()) {
+    failure = "gtest_fork_env: " + registration_error_;
+  } else {
+    // Inside a test (an environment made in a test body), a re-executed copy
+    // of the binary could not make the same environment again.
+    const bool in_test = ::testing::UnitTest::GetInstance()->current_test_info() != nullptr;
+    server_->set_reexec_index(in_test ? -1 : index_);
+    failure = server_->Start(/*same_port=*/false);
+  }
+  if (!failure) {
     ExportAddress();
     return;
   }
   // Non-fatal on purpose (see ServerWatchListener): the tests still start, and
   // each fails at once with this message instead of being skipped.
-  ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
+  ReportFailure(::testing::TestPartResult::kNonFatalFailure, *failure);
   unavailable_ = "server '" + options().name + "' failed to start, so this test did not run:\n" +
-                 failure;
+                 *failure;
 }
 
 void ForkServerEnv::TearDown() {
   if (std::getenv(detail::kServeVariable)) return;
   set_up_ = false;
-  std::string death = server_->CheckAlive("after the last test");
-  if (!death.empty()) ReportFailure(::testing::TestPartResult::kNonFatalFailure, death);
+  if (auto death = server_->CheckAlive("after the last test")) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure, *death);
+  }
   detail::ServerInstance::StopOutcome outcome = server_->Stop();
   if (outcome.forced) {
     detail::Log().warn(
@@ -279,7 +285,101 @@ void ForkServerEnv::TearDown() {
   if (!passed && !server_->log_path().empty()) {
     detail::Log().info("server '{}' log kept at {}", options().name, server_->log_path());
   }
-  server_->Finish(/*remove_temporary_log=*/passed);
+  server_->Finish(/*remove_temporary_files=*/passed);
+}
+
+bool ForkServerEnv::ScopeIs(Scope scope) const { return options().scope == scope; }
+
+void ForkServerEnv::BeforeTestSuite() {
+  if (ScopeIs(Scope::kTestSuite) && unavailable_.empty()) EnsureServer("test suite");
+}
+
+void ForkServerEnv::AfterTestSuite(bool suite_failed) {
+  if (!ScopeIs(Scope::kTestSuite) || !unavailable_.empty()) return;
+  if (auto failure = server_->EndUnit(suite_failed, "its test suite")) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure, *failure);
+  }
+}
+
+void ForkServerEnv::BeforeTest() {
+  if (!unavailable_.empty()) {
+    ReportFailure(::testing::TestPartResult::kFatalFailure, unavailable_);
+    return;
+  }
+  if (!ScopeIs(Scope::kBinary)) EnsureServer("test");
+  if (log_path().empty()) return;
+  log_offset_at_test_start_ = server_->log_size();
+  ::testing::Test::RecordProperty("gtest_fork_env_log_" + options().name, log_path());
+}
+
+void ForkServerEnv::EnsureServer(const std::string& unit) {
+  if (IsRunning()) return;
+  server_->Stop();  // reaps a server that died in the last test
+  const bool had_template = server_->has_template();
+  detail::Failure failure = server_->Start(/*same_port=*/true);
+  if (!failure) {
+    ExportAddress();
+    return;
+  }
+  ReportFailure(::testing::TestPartResult::kFatalFailure,
+                "server '" + options().name + "' could not be started for this " + unit +
+                    ":\n" + *failure);
+  if (had_template && !server_->has_template()) {
+    unavailable_ = "this test did not run: the template of server '" + options().name +
+                   "' is gone:\n" + *failure;
+  }
+}
+
+void ForkServerEnv::AfterTest(const std::string& test_name, bool test_failed) {
+  if (!unavailable_.empty()) return;
+  if (auto death = server_->CheckAlive("during test " + test_name)) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure, *death);
+    test_failed = true;
+    if (ScopeIs(Scope::kBinary)) {
+      unavailable_ = "this test did not run: server '" + options().name +
+                     "' died during test " + test_name + " (reported there).";
+      return;
+    }
+  }
+  const std::string data_dir = server_->data_dir();
+  if (ScopeIs(Scope::kTest)) {
+    if (auto failure = server_->EndUnit(test_failed, "test " + test_name)) {
+      ReportFailure(::testing::TestPartResult::kNonFatalFailure, *failure);
+      test_failed = true;
+    }
+  }
+  if (test_failed) ShowLogOfTest(ScopeIs(Scope::kTest) ? data_dir : "");
+  // A Kill() that did not kill: later deaths are failures again.
+  server_->ExpectExit(false);
+  if (ScopeIs(Scope::kTest)) {
+    restart_after_test_ = false;
+    return;
+  }
+  if (restart_after_test_ && !IsRunning()) {
+    restart_after_test_ = false;
+    if (!Start()) {
+      unavailable_ = "this test did not run: server '" + options().name +
+                     "' could not be started again after test " + test_name +
+                     " stopped it (reported there).";
+    }
+  }
+  restart_after_test_ = false;
+}
+
+// What the server wrote while the failed test ran, so a CI failure can be
+// read without re-running.
+void ForkServerEnv::ShowLogOfTest(const std::string& kept_data_dir) const {
+  if (log_path().empty()) return;
+  std::string lines = detail::ReadFrom(log_path(), log_offset_at_test_start_,
+                                       kLogBytesPerFailedTest);
+  if (lines.empty()) return;
+  const std::string quoted = detail::QuoteLines(lines, SIZE_MAX, SIZE_MAX);
+  std::printf("[gtest_fork_env] server '%s' wrote during this test (whole log: %s):\n%s",
+              options().name.c_str(), log_path().c_str(), quoted.c_str());
+  if (!kept_data_dir.empty()) {
+    std::printf("[gtest_fork_env] its data directory is kept at %s\n", kept_data_dir.c_str());
+  }
+  std::fflush(stdout);
 }
 
 bool ForkServerEnv::Stop() {
@@ -303,9 +403,8 @@ bool ForkServerEnv::Start() {
   // After Kill() the process may not have died yet: stop it as TearDown
   // would (bounded by stop_timeout) and reap it.
   server_->Stop();
-  std::string failure = server_->Start(/*same_port=*/true);
-  if (!failure.empty()) {
-    ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
+  if (auto failure = server_->Start(/*same_port=*/true)) {
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure, *failure);
     return false;
   }
   ExportAddress();
@@ -326,6 +425,10 @@ bool ForkServerEnv::Kill(int signal) {
   return true;
 }
 
+bool ForkServerEnv::WaitForExit(std::chrono::milliseconds timeout) {
+  return server_->WaitForExit(timeout);
+}
+
 void ForkServerEnv::ExportAddress() {
   const std::string prefix = VariablePrefix(options().name);
   setenv((prefix + "URL").c_str(), url().c_str(), 1);
@@ -338,43 +441,31 @@ void ForkServerEnv::UnexportAddress() {
   for (const char* field : {"URL", "PORT", "PID"}) unsetenv((prefix + field).c_str());
 }
 
-void ForkServerEnv::ServeIfReexecuted(const char* spec) {
-  // "<index>:<notify fd>:<port>:<name>"
-  char* end = nullptr;
-  long index = std::strtol(spec, &end, 10);
-  long notify_fd = (end && *end == ':') ? std::strtol(end + 1, &end, 10) : -1;
-  long port = (end && *end == ':') ? std::strtol(end + 1, &end, 10) : -1;
-  std::string name = (end && *end == ':') ? std::string(end + 1) : std::string();
-  if (index != index_) return;  // another server of this binary
-  if (name != options().name || notify_fd < 0 || port < 0 || port > 65535) {
+void ForkServerEnv::ServeIfReexecuted(const char* text) {
+  detail::ReexecSpec spec;
+  const bool parsed = detail::ParseReexecSpec(text, &spec);
+  if (parsed && spec.index != index_) return;  // another server of this binary
+  if (!parsed || spec.name != options().name) {
     std::fprintf(stderr,
-                 "gtest_fork_env: re-executed copy expected server '%s' as number %ld but found "
+                 "gtest_fork_env: re-executed copy expected server '%s' as number %d but found "
                  "'%s'; construct the environments in the same order every run\n",
-                 name.c_str(), index, options().name.c_str());
+                 spec.name.c_str(), spec.index, options().name.c_str());
     std::fflush(nullptr);
     _exit(127);
   }
   unsetenv(detail::kServeVariable);
-  ServerContext context(options().name, options().host, static_cast<uint16_t>(port),
-                        static_cast<int>(notify_fd));
-  int code = 70;
-  try {
-    code = Serve(context);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "gtest_fork_env: the server function threw: %s\n", error.what());
-  } catch (...) {
-    std::fprintf(stderr, "gtest_fork_env: the server function threw a non-std exception\n");
-  }
-  std::fflush(nullptr);
-  detail::DumpCoverage();
+  ServerContext context(options().name, options().host, spec.port, spec.notify_fd);
+  detail::ServerContextAccess::SetControlFd(context, spec.control_fd);
+  detail::ServerContextAccess::SetDataDir(context, spec.data_dir);
   // Never return into the test runner.
-  _exit(code);
+  _exit(detail::RunServerFunction([&] { return Serve(context); }));
 }
 
 const std::string& ForkServerEnv::host() const { return server_->options().host; }
 uint16_t ForkServerEnv::port() const { return server_->port(); }
 pid_t ForkServerEnv::pid() const { return server_->pid(); }
 const std::string& ForkServerEnv::log_path() const { return server_->log_path(); }
+const std::string& ForkServerEnv::data_dir() const { return server_->data_dir(); }
 const Options& ForkServerEnv::options() const { return server_->options(); }
 bool ForkServerEnv::IsRunning() const { return server_->IsAlive(); }
 

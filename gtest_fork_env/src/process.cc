@@ -25,12 +25,6 @@ extern "C" void __gcov_dump();
 #endif
 
 namespace gtest_fork_env::detail {
-namespace {
-
-// Steps of the child before it runs the function or program. The child
-// reports a failed step and its errno through a close-on-exec pipe:
-// end-of-file without data means the step list was completed.
-enum class ChildStep : int { kSetpgid, kStdio, kChdir, kInherit, kExec };
 
 const char* StepName(ChildStep step) {
   switch (step) {
@@ -42,6 +36,8 @@ const char* StepName(ChildStep step) {
   }
   return "start";
 }
+
+namespace {
 
 struct ChildError {
   ChildStep step;
@@ -274,9 +270,7 @@ void DumpCoverage() {
 #endif
 }
 
-namespace {
-
-int RunFunction(const std::function<int()>& function) {
+int RunServerFunction(const std::function<int()>& function) {
 #if defined(__GLIBC__)
   on_exit(ExitWithoutParentHandlers, nullptr);
 #else
@@ -300,6 +294,8 @@ int RunFunction(const std::function<int()>& function) {
   DumpCoverage();
   return code;
 }
+
+namespace {
 
 std::string FindInPath(const std::string& program) {
   if (program.find('/') != std::string::npos) return program;
@@ -369,7 +365,7 @@ Process::~Process() {
 }
 
 std::error_code Process::Start(const SpawnRequest& request,
-                               std::string* failed_step) noexcept {
+                               ChildStep* failed_step) noexcept {
   if (started()) return std::make_error_code(std::errc::device_or_resource_busy);
   const bool exec_mode = !request.argv.empty();
   try {
@@ -455,7 +451,7 @@ std::error_code Process::Start(const SpawnRequest& request,
         close(dev_null.get());
         close(status_read.get());
         close(status_fd);  // end-of-file: the parent knows we got this far
-        _exit(RunFunction(request.function));
+        _exit(RunServerFunction(request.function));
       }
 
       int status_fd_for_exec = status_fd;
@@ -501,7 +497,7 @@ std::error_code Process::Start(const SpawnRequest& request,
       kill(-pid, SIGKILL);
       TellWatchdog('-', pid);
       RetryOnEintr([&] { return waitpid(pid, nullptr, 0); });
-      if (failed_step) *failed_step = StepName(report.step);
+      if (failed_step) *failed_step = report.step;
       return {report.error, std::system_category()};
     }
 
@@ -513,6 +509,20 @@ std::error_code Process::Start(const SpawnRequest& request,
   } catch (const std::bad_alloc&) {
     return std::make_error_code(std::errc::not_enough_memory);
   }
+}
+
+std::error_code Process::Adopt(pid_t pid) noexcept {
+  if (started()) return std::make_error_code(std::errc::device_or_resource_busy);
+  // The clone calls setpgid too: whichever runs first makes the group, and
+  // the group exists before anyone signals it.
+  if (setpgid(pid, pid) != 0 && errno != EACCES) return LastError();
+  if (auto error = EnsureWatchdog()) return error;
+  TellWatchdog('+', pid);
+  pid_ = pid;
+  owner_pid_ = getpid();
+  pidfd_ = OpenPidfd(pid);
+  RegisterFd(pidfd_.get());
+  return {};
 }
 
 std::optional<ExitStatus> Process::Peek() const noexcept {
@@ -626,15 +636,5 @@ std::vector<pid_t> Process::OtherGroupMembers() const {
   return members;
 }
 
-size_t CountThreads() noexcept {
-  DIR* dir = opendir("/proc/self/task");
-  if (!dir) return 0;
-  size_t count = 0;
-  while (struct dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  closedir(dir);
-  return count;
-}
 
 }  // namespace gtest_fork_env::detail

@@ -19,6 +19,14 @@
 
 namespace gtest_fork_env::detail {
 
+// Steps of the child before it runs the function or program. The child
+// reports a failed step and its errno through a close-on-exec pipe:
+// end-of-file without data means the step list was completed.
+enum class ChildStep : int { kSetpgid, kStdio, kChdir, kInherit, kExec };
+
+// "setpgid", "exec"...
+const char* StepName(ChildStep step);
+
 // What to run in the child.
 struct SpawnRequest {
   // Fork mode: runs in the forked child; its result is the exit code. Used
@@ -69,9 +77,15 @@ class Process {
   // than one per server start.
   // Errors: a failed pipe/fork in the parent, or a failed step in the child
   // before the function or program ran (exec of a missing program gives
-  // ENOENT here, at once). `failed_step` names the step ("exec", "chdir"...).
+  // ENOENT here, at once). `failed_step` receives the step that failed.
   std::error_code Start(const SpawnRequest& request,
-                        std::string* failed_step = nullptr) noexcept;
+                        ChildStep* failed_step = nullptr) noexcept;
+
+  // Takes charge of `pid`, a child of this process that it did not fork
+  // itself: a clone a template made with CLONE_PARENT. Like Start, it puts
+  // the child in a process group of its own and registers that group with
+  // the watchdog. Errors: `pid` is not a child of this process (ESRCH).
+  std::error_code Adopt(pid_t pid) noexcept;
 
   pid_t pid() const noexcept { return pid_; }
   // The process group of the child and everything it starts (the child's
@@ -118,12 +132,15 @@ class Process {
   UniqueFd pidfd_;
 };
 
+// Runs a server function in a child process and returns its exit code,
+// for the caller to _exit with: a throw is reported on stderr (the log) as
+// code 70, stdio is flushed, and an exit() inside the function leaves at
+// once with _exit, never through the test binary's atexit handlers and
+// static destructors.
+int RunServerFunction(const std::function<int()>& function);
+
 // In a coverage build (GTEST_FORK_ENV_COVERAGE), writes the gcov counters of
 // a child that is about to _exit; does nothing otherwise.
 void DumpCoverage();
-
-// Number of threads in this process (from /proc/self/task, as gtest's
-// GetThreadCount does), or 0 when it cannot be told (no /proc).
-size_t CountThreads() noexcept;
 
 }  // namespace gtest_fork_env::detail

@@ -1,10 +1,14 @@
 #include "gtest_fork_env/server_context.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 
+#include "checkpoint.h"
 #include "unique_fd.h"
 
 namespace gtest_fork_env {
@@ -24,6 +28,43 @@ void ServerContext::NotifyListening(uint16_t bound_port) {
   }
   close(notify_fd_);
   notify_fd_ = -1;
+}
+
+void ServerContext::Checkpoint() {
+  if (control_fd_ < 0) return;
+  const int control_fd = control_fd_;
+  control_fd_ = -1;
+  // Returns only in a clone; the template ends inside.
+  data_dir_ = detail::BecomeTemplate(control_fd);
+  is_clone_ = true;
+}
+
+std::function<void()> ServerContext::DetachListeningSocket(int listen_fd) {
+  if (!is_clone_ || listen_fd < 0) return [] {};
+  struct sockaddr_storage address;
+  socklen_t length = sizeof address;
+  if (getsockname(listen_fd, reinterpret_cast<struct sockaddr*>(&address), &length) != 0) {
+    return [] {};
+  }
+  const int own = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (own < 0 || dup2(own, listen_fd) < 0) return [] {};
+  close(own);
+  return [address, length] {
+    const int poke = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (poke < 0) return;
+    // A connection is enough: accept() returns it and the loop ends. A
+    // wildcard address is reached through loopback.
+    struct sockaddr_storage target = address;
+    if (target.ss_family == AF_INET) {
+      auto* v4 = reinterpret_cast<struct sockaddr_in*>(&target);
+      if (v4->sin_addr.s_addr == htonl(INADDR_ANY)) v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (target.ss_family == AF_INET6) {
+      auto* v6 = reinterpret_cast<struct sockaddr_in6*>(&target);
+      if (IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) v6->sin6_addr = in6addr_loopback;
+    }
+    connect(poke, reinterpret_cast<struct sockaddr*>(&target), length);
+    close(poke);
+  };
 }
 
 }  // namespace gtest_fork_env

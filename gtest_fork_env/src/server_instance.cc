@@ -3,43 +3,26 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <regex>
 
+#include "checkpoint.h"
 #include "listen_socket.h"
 #include "logger.h"
-#include "probe.h"
+#include "reexec_spec.h"
+#include "server_context_access.h"
 
 namespace gtest_fork_env::detail {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// poll() with a timeout finer than a millisecond where ppoll() exists: the
-// first probe pauses are 0.5 ms.
-void PollFor(struct pollfd* events, nfds_t count, std::chrono::microseconds timeout) {
-#if defined(__linux__)
-  struct timespec delay = {static_cast<time_t>(timeout.count() / 1000000),
-                           static_cast<long>(timeout.count() % 1000000) * 1000};
-  RetryOnEintr([&] { return ppoll(events, count, &delay, nullptr); });
-#else
-  int ms = static_cast<int>((timeout.count() + 999) / 1000);
-  RetryOnEintr([&] { return poll(events, count, ms); });
-#endif
-}
-
-milliseconds Remaining(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-  return std::max(left, milliseconds(0));
-}
 
 std::string JoinPids(const std::vector<pid_t>& pids) {
   std::string text;
@@ -51,6 +34,15 @@ std::string Quoted(const std::vector<std::string>& argv) {
   std::string text;
   for (const std::string& arg : argv) text += (text.empty() ? "" : " ") + arg;
   return text;
+}
+
+// A stream socket pair for the template protocol, close-on-exec on both ends.
+std::error_code MakeSocketPair(UniqueFd& parent_end, UniqueFd& child_end) noexcept {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return LastError();
+  parent_end.reset(fds[0]);
+  child_end.reset(fds[1]);
+  return {};
 }
 
 }  // namespace
@@ -80,7 +72,15 @@ std::vector<std::string> OwnCommandLine() {
   return args;
 }
 
-const char* ServerInstance::mode_name() const {
+// The pipes and sockets of one start: the port report, and the template
+// protocol under Scope::kTest and kTestSuite.
+struct ServerInstance::Channels {
+  UniqueFd notify_read, notify_write;
+  UniqueFd control_parent, control_child;
+};
+
+std::string ServerInstance::mode_name() const {
+  if (serving_clone_) return "a clone of its template, pid " + std::to_string(template_.pid());
   switch (mode_) {
     case Mode::kFork: return "fork mode";
     case Mode::kReexec: return "re-exec mode";
@@ -103,6 +103,12 @@ std::string ServerInstance::Explain(const std::string& what, const std::string& 
   return message + "What to do: " + advice;
 }
 
+std::string ServerInstance::ExplainNotStarted(const std::string& what, const std::string& advice,
+                                              bool name_mode) const {
+  return "server '" + options_.name + "'" + (name_mode ? " (" + mode_name() + ")" : "") +
+         " was not started: " + what + "\nWhat to do: " + advice;
+}
+
 std::string ServerInstance::Expand(const std::string& text, uint16_t port,
                                    std::string* error) const {
   std::string out;
@@ -113,7 +119,7 @@ std::string ServerInstance::Expand(const std::string& text, uint16_t port,
     if (close == std::string::npos) break;
     out += text.substr(pos, open - pos);
     const std::string key = text.substr(open + 1, close - open - 1);
-    std::string value;
+    std::string value = "{" + key + "}";  // not a placeholder: left as it is
     if (key == "host") {
       value = options_.host;
     } else if (key == "port") {
@@ -122,17 +128,13 @@ std::string ServerInstance::Expand(const std::string& text, uint16_t port,
       value = "http://" + options_.host + ":" + std::to_string(port);
     } else if (key == "name") {
       value = options_.name;
-    } else if (key.find('.') != std::string::npos && !key.empty() && key.find(' ') == std::string::npos) {
-      if (!lookup_ || !lookup_(key, &value)) {
-        if (error && error->empty()) {
-          *error = "unknown placeholder {" + key + "}: no server named '" +
-                   key.substr(0, key.find('.')) +
-                   "' was started before this one, or no such key (host, port, url, pid)";
-        }
-        value = "{" + key + "}";
-      }
-    } else {
-      value = "{" + key + "}";  // not a placeholder: left as it is
+    } else if (key == "data_dir") {
+      value = data_dir_;
+    } else if (key.find('.') != std::string::npos && key.find(' ') == std::string::npos &&
+               (!lookup_ || !lookup_(key, &value)) && error && error->empty()) {
+      *error = "unknown placeholder {" + key + "}: no server named '" +
+               key.substr(0, key.find('.')) +
+               "' was started before this one, or no such key (host, port, url, pid)";
     }
     out += value;
     pos = close + 1;
@@ -140,13 +142,15 @@ std::string ServerInstance::Expand(const std::string& text, uint16_t port,
   return out + (pos < text.size() ? text.substr(pos) : "");
 }
 
-SpawnRequest ServerInstance::MakeRequest(uint16_t port, int notify_read, int notify_write,
+SpawnRequest ServerInstance::MakeRequest(uint16_t port, const Channels& channels,
                                          std::string* error) {
   SpawnRequest request;
   request.output_fd = log_.fd.get();
   std::vector<std::string> env;
   for (const std::string& entry : options_.env) env.push_back(Expand(entry, port, error));
-
+  const int notify_read = channels.notify_read.get(), notify_write = channels.notify_write.get();
+  const int control_parent = channels.control_parent.get();
+  const int control_child = channels.control_child.get();
   if (mode_ == Mode::kExec) {
     for (const std::string& arg : launch_.argv) request.argv.push_back(Expand(arg, port, error));
     request.env = std::move(env);
@@ -159,61 +163,96 @@ SpawnRequest ServerInstance::MakeRequest(uint16_t port, int notify_read, int not
     request.argv = OwnCommandLine();
     request.program = "/proc/self/exe";
     request.env = std::move(env);
-    request.env.push_back(std::string(kServeVariable) + "=" +
-                          std::to_string(launch_.reexec_index) + ":" +
-                          std::to_string(notify_write) + ":" + std::to_string(port) + ":" +
-                          options_.name);
+    ReexecSpec spec{launch_.reexec_index, notify_write, control_child, port, options_.name,
+                    data_dir_};
+    request.env.push_back(std::string(kServeVariable) + "=" + FormatReexecSpec(spec));
     request.inherit_fds.push_back(notify_write);
+    if (control_child >= 0) request.inherit_fds.push_back(control_child);
   } else {
-    request.function = [this, env, port, notify_read, notify_write] {
+    request.function = [this, env, port, notify_read, notify_write, control_parent,
+                        control_child] {
       close(notify_read);
+      if (control_parent >= 0) close(control_parent);
       for (const std::string& entry : env) putenv(const_cast<char*>(strdup(entry.c_str())));
       ServerContext context(options_.name, options_.host, port, notify_write);
+      ServerContextAccess::SetControlFd(context, control_child);
+      ServerContextAccess::SetDataDir(context, data_dir_);
       return launch_.function(context);
     };
   }
   return request;
 }
 
-std::string ServerInstance::Start(bool same_port) {
+Failure ServerInstance::Start(bool same_port) {
   exit_expected_ = false;
+  if (auto failure = PrepareStart()) return failure;
+  if (template_.started()) return StartClone();
+  return StartProcess(same_port);
+}
+
+// What every start needs first: the log, the unit's data directory, the
+// compiled log-line pattern.
+Failure ServerInstance::PrepareStart() {
   if (!log_.fd) {
     if (auto error = OpenLogFile(options_.log_path, options_.name, log_)) {
-      return "server '" + options_.name + "' was not started: cannot open its log " +
-             (options_.log_path.empty() ? "in $TMPDIR" : "file " + options_.log_path) + ": " +
-             error.message() + "\nWhat to do: point Options::log_path or TMPDIR at a writable place.";
+      return ExplainNotStarted(
+          "cannot open its log " +
+              (options_.log_path.empty() ? "in $TMPDIR" : "file " + options_.log_path) + ": " +
+              error.message(),
+          "point Options::log_path or TMPDIR at a writable place.");
     }
   }
+  if (data_dir_.empty()) {
+    if (auto error = data_dirs_.NewUnit(options_.name, template_.started(), &data_dir_)) {
+      return ExplainNotStarted("cannot make its data directory: " + error.message(),
+                               "point TMPDIR at a writable place with room.");
+    }
+  }
+  log_pattern_.reset();
+  if (options_.probe.kind == Probe::Kind::kLogLine) {
+    try {
+      log_pattern_.emplace(options_.probe.log_pattern);
+    } catch (const std::regex_error& error) {
+      return ExplainNotStarted(
+          "Probe::LogLine's pattern /" + options_.probe.log_pattern +
+              "/ is not a valid regular expression: " + error.what(),
+          "fix the pattern (ECMAScript syntax, as std::regex reads it).");
+    }
+  }
+  return std::nullopt;
+}
+
+Failure ServerInstance::StartProcess(bool same_port) {
   const bool exec = !launch_.argv.empty();
   uint16_t wanted = same_port && last_port_ != 0 ? last_port_ : options_.port;
   if (exec && options_.socket_activation && !activation_socket_) {
     if (auto error = Listen(options_.host, wanted, activation_socket_, &activation_port_)) {
-      return "server '" + options_.name + "' was not started: cannot listen on " +
-             options_.host + ":" + std::to_string(wanted) + " for socket activation: " +
-             error.message() + "\nWhat to do: check Options::host and Options::port.";
+      return ExplainNotStarted("cannot listen on " + options_.host + ":" +
+                                   std::to_string(wanted) + " for socket activation: " +
+                                   error.message(),
+                               "check Options::host and Options::port.");
     }
   }
-  const int attempts =
-      exec && !options_.socket_activation && wanted == 0 ? 1 + std::max(0, options_.port_retries) : 1;
+  const bool may_retry = exec && !options_.socket_activation && wanted == 0;
+  const int attempts = may_retry ? 1 + std::max(0, options_.port_retries) : 1;
   for (int attempt = 1;; ++attempt) {
-    uint16_t port = wanted;
-    if (exec && options_.socket_activation) {
-      port = activation_port_;
-    } else if (exec && port == 0) {
+    uint16_t port = exec && options_.socket_activation ? activation_port_ : wanted;
+    if (exec && port == 0) {
       if (auto error = PickFreePort(options_.host, &port)) {
-        return "server '" + options_.name + "' was not started: cannot find a free port on " +
-               options_.host + ": " + error.message() + "\nWhat to do: check Options::host.";
+        return ExplainNotStarted("cannot find a free port on " + options_.host + ": " +
+                                     error.message(),
+                                 "check Options::host.");
       }
     }
     bool port_was_taken = false;
-    std::string failure = StartOnce(port, &port_was_taken);
-    if (failure.empty()) {
+    Failure failure = StartOnce(port, &port_was_taken);
+    if (!failure) {
       last_port_ = port_;
-      return "";
+      return std::nullopt;
     }
     if (!port_was_taken || attempt >= attempts) {
       if (port_was_taken) {
-        failure += " (The port was taken on each of " + std::to_string(attempts) + " tries.)";
+        *failure += " (The port was taken on each of " + std::to_string(attempts) + " tries.)";
       }
       return failure;
     }
@@ -222,82 +261,108 @@ std::string ServerInstance::Start(bool same_port) {
   }
 }
 
-std::string ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
+ServerInstance::Mode ServerInstance::ChooseMode(size_t threads) const {
+  if (!launch_.argv.empty()) return Mode::kExec;
+  SpawnMode mode = options_.spawn_mode;
+  if (mode == SpawnMode::kAuto) mode = threads > 1 ? SpawnMode::kReexec : SpawnMode::kFork;
+  const char* why_not_reexec = nullptr;
+#if !defined(__linux__)
+  why_not_reexec = "re-exec mode needs Linux (/proc/self/exe)";
+#endif
+  if (launch_.reexec_index < 0) {
+    why_not_reexec =
+        "re-exec mode needs an environment registered before RUN_ALL_TESTS, which a "
+        "re-executed copy of the binary makes again";
+  }
+  if (mode == SpawnMode::kReexec && why_not_reexec) {
+    Log().warn("server '{}': {}; forking instead", options_.name, why_not_reexec);
+    mode = SpawnMode::kFork;
+  }
+  if (mode == SpawnMode::kFork && threads > 1) {
+    static bool warned = false;
+    if (!warned) {
+      warned = true;
+      Log().warn(
+          "server '{}': forking a test binary that has {} threads; a lock held by another "
+          "thread stays locked in the server forever. Register the environment before "
+          "RUN_ALL_TESTS with SpawnMode kAuto or kReexec, or start no threads before it.",
+          options_.name, threads);
+    }
+  }
+  return mode == SpawnMode::kReexec ? Mode::kReexec : Mode::kFork;
+}
+
+// A server function under Scope::kTest or kTestSuite may become a template.
+bool ServerInstance::WantsTemplate() const {
+  return options_.scope != Scope::kBinary && mode_ != Mode::kExec &&
+         checkpointing_ != Checkpointing::kNo;
+}
+
+Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
   port_ = 0;
   last_pid_ = -1;
-  log_offset_ = log_size();
+  serving_clone_ = false;
+  log_offset_ = log_scan_offset_ = log_size();
+  log_partial_line_.clear();
   const size_t threads = CountThreads();
-  if (!launch_.argv.empty()) {
-    mode_ = Mode::kExec;
-  } else {
-    SpawnMode mode = options_.spawn_mode;
-    if (mode == SpawnMode::kAuto) mode = threads > 1 ? SpawnMode::kReexec : SpawnMode::kFork;
-    const char* why_not_reexec = nullptr;
-#if !defined(__linux__)
-    why_not_reexec = "re-exec mode needs Linux (/proc/self/exe)";
-#endif
-    if (launch_.reexec_index < 0) {
-      why_not_reexec =
-          "re-exec mode needs an environment registered before RUN_ALL_TESTS, which a "
-          "re-executed copy of the binary makes again";
-    }
-    if (mode == SpawnMode::kReexec && why_not_reexec) {
-      Log().warn("server '{}': {}; forking instead", options_.name, why_not_reexec);
-      mode = SpawnMode::kFork;
-    }
-    if (mode == SpawnMode::kFork && threads > 1) {
-      static bool warned = false;
-      if (!warned) {
-        warned = true;
-        Log().warn(
-            "server '{}': forking a test binary that has {} threads; a lock held by another "
-            "thread stays locked in the server forever. Register the environment before "
-            "RUN_ALL_TESTS with SpawnMode kAuto or kReexec, or start no threads before it.",
-            options_.name, threads);
-      }
-    }
-    mode_ = mode == SpawnMode::kReexec ? Mode::kReexec : Mode::kFork;
-  }
+  mode_ = ChooseMode(threads);
   Log().debug("server '{}': starting in {} ({} thread(s) in the test binary)", options_.name,
               mode_name(), threads);
-
-  UniqueFd notify_read, notify_write;
-  if (mode_ != Mode::kExec) {
-    if (auto error = MakePipe(notify_read, notify_write)) {
-      return "server '" + options_.name + "' was not started: pipe: " + error.message() +
-             "\nWhat to do: check the descriptor limit (ulimit -n).";
-    }
+  Channels channels;
+  std::error_code channel_error;
+  if (mode_ != Mode::kExec) channel_error = MakePipe(channels.notify_read, channels.notify_write);
+  if (!channel_error && WantsTemplate()) {
+    channel_error = MakeSocketPair(channels.control_parent, channels.control_child);
+  }
+  if (channel_error) {
+    return ExplainNotStarted("pipe: " + channel_error.message(),
+                             "check the descriptor limit (ulimit -n).");
   }
   std::string placeholder_error;
-  SpawnRequest request =
-      MakeRequest(port, notify_read.get(), notify_write.get(), &placeholder_error);
+  SpawnRequest request = MakeRequest(port, channels, &placeholder_error);
   if (!placeholder_error.empty()) {
-    return "server '" + options_.name + "' was not started: " + placeholder_error +
-           ".\nWhat to do: register the other server's environment first; they start in "
-           "registration order.";
+    return ExplainNotStarted(placeholder_error + ".",
+                             "register the other server's environment first; they start in "
+                             "registration order.");
   }
-
   started_at_ = Clock::now();
-  std::string failed_step;
-  if (auto error = process_.Start(request, &failed_step)) {
-    std::string what = failed_step == "exec" ? "exec of '" + request.argv[0] + "'" : failed_step;
-    return "server '" + options_.name + "' (" + mode_name() + ") was not started: " + what +
-           " failed: " + error.message() + "\nWhat to do: " +
-           (failed_step == "exec"
-                ? "check the program's path and PATH, and that it is executable."
-                : "check the limits on processes and descriptors (ulimit -u, ulimit -n).");
+  ChildStep step = ChildStep::kSetpgid;
+  if (auto error = process_.Start(request, &step)) {
+    const bool exec = step == ChildStep::kExec;
+    return ExplainNotStarted(
+        (exec ? "exec of '" + request.argv[0] + "'" : std::string(StepName(step))) +
+            " failed: " + error.message(),
+        exec ? "check the program's path and PATH, and that it is executable."
+             : "check the limits on processes and descriptors (ulimit -u, ulimit -n).",
+        /*name_mode=*/true);
   }
   last_pid_ = process_.pid();
-  // From here only the child holds the write end: end-of-file means it closed
-  // it or exited.
-  notify_write.reset();
+  // From here only the child holds these ends: end-of-file means it closed
+  // them or exited.
+  channels.notify_write.reset();
+  channels.control_child.reset();
   if (mode_ == Mode::kExec || port != 0) port_ = port;
-
-  std::string waited_for = WaitUntilReady(notify_read ? notify_read.get() : -1);
-  if (waited_for.empty()) {
+  Readiness readiness = WaitUntilReady(channels.notify_read ? channels.notify_read.get() : -1,
+                                       channels.control_parent ? channels.control_parent.get() : -1);
+  if (readiness.checkpointed) {
+    template_ = std::move(process_);
+    control_ = std::move(channels.control_parent);
+    last_port_ = port_;
+    // The template keeps the first directory, with what it wrote before its
+    // checkpoint; each clone works in a copy of it.
+    data_dir_.clear();
+    if (auto error = data_dirs_.NewUnit(options_.name, true, &data_dir_)) {
+      return ExplainNotStarted("cannot copy its data directory: " + error.message(),
+                               "point TMPDIR at a writable place with room.");
+    }
+    Log().debug("server '{}' (pid {}) reached its checkpoint after {}: a template now",
+                options_.name, last_pid_, FormatDuration(Clock::now() - started_at_));
+    return StartClone();
+  }
+  if (readiness.ready && !readiness.decisive) {
     Log().debug("server '{}' (pid {}) ready on {}:{} after {}", options_.name, last_pid_,
                 options_.host, port_, FormatDuration(Clock::now() - started_at_));
-    return "";
+    return std::nullopt;
   }
   const auto ran = Clock::now() - started_at_;
   std::optional<ExitStatus> status = process_.Peek();
@@ -309,24 +374,31 @@ std::string ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
     *port_was_taken = output.find("already in use") != std::string::npos ||
                       output.find("Address in use") != std::string::npos;
   }
-  std::string message = ExplainStartFailure(waited_for, status, ran, left_in_group);
   port_ = 0;
-  return message;
+  if (readiness.decisive) return readiness.decisive;
+  return ExplainStartFailure(readiness, status, ran, left_in_group);
 }
 
-std::string ServerInstance::ExplainStartFailure(const std::string& waited_for,
+std::string ServerInstance::ExplainStartFailure(const Readiness& readiness,
                                                 const std::optional<ExitStatus>& status,
                                                 Clock::duration ran,
                                                 const std::vector<pid_t>& left_in_group) {
   if (!status) {
-    return Explain("was not ready within start_timeout (" + FormatDuration(options_.start_timeout) +
-                       "): " + waited_for + ". It was killed.",
-                   "if it is only slow, raise Options::start_timeout; otherwise check that it "
-                   "listens on the host and port it was given and, for a server function, that "
-                   "it reports the port.");
+    const std::string& status_seen = tally_.status_seen();
+    return Explain(
+        "was not ready within start_timeout (" + FormatDuration(options_.start_timeout) +
+            "): " + readiness.waited_for + ". It was killed.",
+        !status_seen.empty()
+            ? "it answers, with " + status_seen + ": check Probe::HttpGet's path (" +
+                  options_.probe.http_path + ") and status range (" +
+                  std::to_string(options_.probe.min_status) + "-" +
+                  std::to_string(options_.probe.max_status) + ")."
+            : "if it is only slow, raise Options::start_timeout; otherwise check that it "
+              "listens on the host and port it was given and, for a server function, that "
+              "it reports the port.");
   }
   const std::string ended = Describe(*status) + " after " + FormatDuration(ran) +
-                            ", before it was ready (" + waited_for + ")";
+                            ", before it was ready (" + readiness.waited_for + ")";
   std::string advice;
   std::string daemon = DaemonNote(*status, left_in_group, &advice);
   if (!daemon.empty()) return Explain(ended + daemon, advice);
@@ -337,6 +409,106 @@ std::string ServerInstance::ExplainStartFailure(const std::string& waited_for,
   return Explain(ended + ".",
                  "read its log above; a server function must listen, call "
                  "NotifyListening(port) and serve until SIGTERM (ServeHttplib does all three).");
+}
+
+// Whether a clone needs its probe: the template's listening socket already
+// passed TcpConnect, and its log line came before the checkpoint; an HTTP
+// answer or a predicate of the clone's own is news.
+bool ServerInstance::ProbeClone() const {
+  return options_.probe.kind == Probe::Kind::kHttpGet ||
+         options_.probe.kind == Probe::Kind::kPredicate;
+}
+
+Failure ServerInstance::StartClone() {
+  if (auto death = ExplainTemplateDeath()) return death;
+  started_at_ = Clock::now();
+  log_offset_ = log_size();
+  last_pid_ = -1;
+  serving_clone_ = true;
+  if (auto error = SendMessage(control_.get(), {TemplateMessage::Kind::kClone, 0, data_dir_})) {
+    return Explain("could not be asked for a clone: " + error.message(),
+                   "read its log above; the template may be stuck or gone.");
+  }
+  const auto deadline = started_at_ + options_.start_timeout;
+  TemplateMessage reply;
+  while (!control_reader_.Next(&reply)) {
+    struct pollfd events[2] = {{control_.get(), POLLIN, 0}, {template_.exit_fd(), POLLIN, 0}};
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      return Explain("made no clone within start_timeout (" +
+                         FormatDuration(options_.start_timeout) + ").",
+                     "read its log above; raise Options::start_timeout if the machine is slow.");
+    }
+    RetryOnEintr([&] { return poll(events, template_.exit_fd() >= 0 ? 2 : 1,
+                                   static_cast<int>(left.count()) + 1); });
+    if (auto death = ExplainTemplateDeath()) return death;
+    if (events[0].revents) control_reader_.Fill(control_.get());
+  }
+  if (reply.kind != TemplateMessage::Kind::kPid) {
+    return Explain("could not fork a clone: " + std::string(std::strerror(static_cast<int>(
+                                                    reply.number))),
+                   "check the limits on processes and memory (ulimit -u, overcommit).");
+  }
+  if (auto error = process_.Adopt(static_cast<pid_t>(reply.number))) {
+    return Explain("made clone " + std::to_string(reply.number) +
+                       ", which this process cannot take charge of: " + error.message(),
+                   "report this as a bug of gtest_fork_env.");
+  }
+  last_pid_ = process_.pid();
+  port_ = last_port_;
+  if (!ProbeClone()) return std::nullopt;
+  Readiness readiness = WaitUntilReady(-1, -1);
+  if (readiness.ready) return std::nullopt;
+  const auto ran = Clock::now() - started_at_;
+  std::optional<ExitStatus> status = process_.Peek();
+  process_.Stop(milliseconds(0));
+  port_ = 0;
+  return ExplainStartFailure(readiness, status, ran, {});
+}
+
+Failure ServerInstance::ExplainTemplateDeath() {
+  if (!template_.started()) return std::nullopt;
+  std::optional<ExitStatus> status = template_.Peek();
+  if (!status) return std::nullopt;
+  const pid_t pid = template_.pid();
+  StopTemplate();
+  serving_clone_ = false;
+  const pid_t clone_pid = last_pid_;
+  last_pid_ = pid;
+  std::string message =
+      Explain("is gone: its template " + Describe(*status) + ", so no test can get a clone.",
+              "read its log above; the template must stay in ServerContext::Checkpoint() "
+              "(nothing may kill it but the library). Every later test of this binary fails "
+              "without running.");
+  last_pid_ = clone_pid;
+  return message;
+}
+
+void ServerInstance::StopTemplate() {
+  // End-of-file on its socket: it kills any clone it made and exits.
+  control_.reset();
+  control_reader_ = MessageReader();
+  if (template_.started()) template_.Stop(options_.stop_timeout);
+}
+
+Failure ServerInstance::CheckAlive(const std::string& during) {
+  if (!process_.started()) return std::nullopt;
+  std::optional<ExitStatus> status = process_.Peek();
+  if (!status) return std::nullopt;
+  const auto ran = Clock::now() - started_at_;
+  std::vector<pid_t> left_in_group;
+  if (!exit_expected_) left_in_group = process_.OtherGroupMembers();
+  process_.Stop(milliseconds(0));
+  port_ = 0;
+  if (exit_expected_) return std::nullopt;
+  std::string advice;
+  std::string daemon = DaemonNote(*status, left_in_group, &advice);
+  const std::string later = options_.scope == Scope::kBinary
+                                ? "Every later test of this binary fails without running."
+                                : "The next test gets a fresh server.";
+  return Explain("died " + during + ": it " + Describe(*status) + " after running " +
+                     FormatDuration(ran) + (daemon.empty() ? "." : daemon),
+                 (advice.empty() ? "" : advice + " ") + "Read its log above. " + later);
 }
 
 std::string ServerInstance::DaemonNote(const ExitStatus& status,
@@ -374,158 +546,6 @@ std::string ServerInstance::DaemonNote(const ExitStatus& status,
   return ".";
 }
 
-std::string ServerInstance::ProbeOnce() {
-  const Probe& probe = options_.probe;
-  const milliseconds timeout = std::clamp(Remaining(started_at_ + options_.start_timeout),
-                                          milliseconds(1), milliseconds(1000));
-  switch (probe.kind) {
-    case Probe::Kind::kNone:
-      return "";
-    case Probe::Kind::kTcpConnect: {
-      ProbeResult result = TcpConnectOnce(options_.host, port_, timeout);
-      return result.ok ? "" : result.reason;
-    }
-    case Probe::Kind::kHttpGet: {
-      ProbeResult result = HttpGetOnce(options_.host, port_, probe.http_path, probe.min_status,
-                                       probe.max_status, timeout);
-      return result.ok ? "" : result.reason;
-    }
-    case Probe::Kind::kLogLine: {
-      std::string output = ReadFrom(log_.path, log_offset_, 1024 * 1024);
-      try {
-        std::regex pattern(probe.log_pattern);
-        size_t begin = 0;
-        while (begin < output.size()) {
-          size_t end = output.find('\n', begin);
-          if (end == std::string::npos) end = output.size();
-          if (std::regex_search(output.begin() + static_cast<long>(begin),
-                                output.begin() + static_cast<long>(end), pattern)) {
-            return "";
-          }
-          begin = end + 1;
-        }
-      } catch (const std::regex_error& error) {
-        return std::string("the log_pattern is not a valid regular expression: ") + error.what();
-      }
-      return "no line of its output matched";
-    }
-    case Probe::Kind::kPredicate:
-      try {
-        if (!probe.predicate) return "no predicate was given";
-        return probe.predicate(options_.host, port_) ? "" : "the predicate returned false";
-      } catch (const std::exception& error) {
-        return std::string("the predicate threw: ") + error.what();
-      }
-  }
-  return "unknown probe";
-}
-
-std::string ServerInstance::WaitUntilReady(int notify_fd) {
-  const auto deadline = started_at_ + options_.start_timeout;
-  const auto first_pause = std::chrono::microseconds(500);
-  const auto longest_pause = std::chrono::microseconds(2000);
-  std::string notice;  // the partial "<port>\n" line
-  bool notify_open = notify_fd >= 0;
-  auto pause = first_pause;
-  int attempts = 0;
-  std::string last_failure;
-
-  auto describe_wait = [&]() -> std::string {
-    if (port_ == 0) {
-      return "it never reported its port through ServerContext::NotifyListening";
-    }
-    const Probe& probe = options_.probe;
-    std::string target = options_.host + ":" + std::to_string(port_);
-    std::string what;
-    switch (probe.kind) {
-      case Probe::Kind::kHttpGet:
-        what = "HTTP GET http://" + target + probe.http_path + " expecting " +
-               std::to_string(probe.min_status) + "-" + std::to_string(probe.max_status);
-        break;
-      case Probe::Kind::kLogLine:
-        what = "waiting for a line of its output to match /" + probe.log_pattern + "/";
-        break;
-      case Probe::Kind::kPredicate:
-        what = "the readiness predicate for " + target;
-        break;
-      default:
-        what = "TCP connect to " + target;
-    }
-    if (attempts == 0) return what + ": never tried";
-    return what + " failed " + std::to_string(attempts) + " time(s), last: " + last_failure;
-  };
-
-  for (;;) {
-    if (port_ != 0) {
-      std::string failure = ProbeOnce();
-      ++attempts;
-      // A passing probe counts only while the server lives: a program that
-      // daemonized can pass it from a process we do not watch.
-      if (failure.empty() && !process_.Peek()) return "";
-      last_failure = failure.empty() ? "the probe passed, but the process had exited" : failure;
-    }
-    if (process_.Peek()) return describe_wait();
-    if (Clock::now() >= deadline) return describe_wait();
-
-    // Wait for the port, the child's exit or the next probe, whichever
-    // comes first: no fixed sleeps.
-    std::chrono::microseconds timeout = Remaining(deadline);
-    if (port_ != 0) timeout = std::min(timeout, pause);
-    if (process_.exit_fd() < 0) {
-      timeout = std::min(timeout, std::chrono::microseconds(10000));  // no pidfd: poll the exit
-    }
-    struct pollfd events[2];
-    nfds_t count = 0;
-    if (notify_open) events[count++] = {notify_fd, POLLIN, 0};
-    if (process_.exit_fd() >= 0) events[count++] = {process_.exit_fd(), POLLIN, 0};
-    PollFor(events, count, timeout);
-    if (port_ != 0) pause = std::min(pause * 2, longest_pause);
-
-    if (notify_open && (events[0].revents & (POLLIN | POLLHUP))) {
-      char buffer[32];
-      ssize_t got = RetryOnEintr([&] { return read(notify_fd, buffer, sizeof buffer); });
-      if (got <= 0) {
-        notify_open = false;
-      } else {
-        notice.append(buffer, static_cast<size_t>(got));
-        size_t newline = notice.find('\n');
-        if (newline != std::string::npos) {
-          long reported = std::strtol(notice.c_str(), nullptr, 10);
-          if (reported <= 0 || reported > 65535) {
-            return "it reported an invalid port '" + notice.substr(0, newline) + "'";
-          }
-          port_ = static_cast<uint16_t>(reported);
-          notify_open = false;
-          pause = first_pause;
-        } else if (notice.size() > 16) {
-          return "it wrote garbage to the port pipe";
-        }
-      }
-    }
-  }
-}
-
-std::string ServerInstance::CheckAlive(const std::string& during) {
-  if (!process_.started()) return "";
-  std::optional<ExitStatus> status = process_.Peek();
-  if (!status) return "";
-  const auto ran = Clock::now() - started_at_;
-  std::vector<pid_t> left_in_group;
-  if (!exit_expected_) left_in_group = process_.OtherGroupMembers();
-  process_.Stop(milliseconds(0));
-  if (exit_expected_) {
-    port_ = 0;
-    return "";
-  }
-  std::string advice;
-  std::string daemon = DaemonNote(*status, left_in_group, &advice);
-  port_ = 0;
-  return Explain("died " + during + ": it " + Describe(*status) + " after running " +
-                     FormatDuration(ran) + (daemon.empty() ? "." : daemon),
-                 (advice.empty() ? "" : advice + " ") +
-                     "Read its log above. Every later test of this binary fails without running.");
-}
-
 bool ServerInstance::IsAlive() const { return process_.started() && !process_.Peek(); }
 
 ServerInstance::StopOutcome ServerInstance::Stop() {
@@ -543,13 +563,40 @@ std::error_code ServerInstance::Signal(int signal) {
   return {};
 }
 
-void ServerInstance::Finish(bool remove_temporary_log) {
+Failure ServerInstance::EndUnit(bool keep_data, const std::string& during) {
+  // A crash just before the end of the test can be seen here first: the
+  // client saw the connection close before the process was a zombie.
+  Failure death = CheckAlive(during);
+  const auto ran = Clock::now() - started_at_;
+  StopOutcome outcome = Stop();
+  const ExitStatus& status = outcome.status;
+  const bool stopped_cleanly =
+      status.success() || (status.signaled && status.signal == SIGTERM) || outcome.forced;
+  if (!death && outcome.was_running && !stopped_cleanly && !exit_expected_) {
+    death = Explain("died during " + during + " (found when it was stopped after it): it " +
+                        Describe(status) + " after running " + FormatDuration(ran) + ".",
+                    "Read its log above. The next test gets a fresh server. (If it crashed "
+                    "on SIGTERM instead, make it exit cleanly on SIGTERM.)");
+    keep_data = true;
+  }
+  if (!keep_data && !death) data_dirs_.RemoveUnit(data_dir_);
+  data_dir_.clear();
+  return death;
+}
+
+void ServerInstance::Finish(bool remove_temporary_files) {
   Stop();
+  StopTemplate();
+  serving_clone_ = false;
+  checkpointing_ = Checkpointing::kUnknown;
   activation_socket_.reset();
   activation_port_ = 0;
   last_port_ = 0;
   log_.fd.reset();
-  if (remove_temporary_log && log_.temporary && !options_.keep_log && !log_.path.empty()) {
+  data_dir_.clear();
+  const bool remove = remove_temporary_files && !options_.keep_log;
+  if (remove) data_dirs_.RemoveAll();
+  if (remove && log_.temporary && !log_.path.empty()) {
     unlink(log_.path.c_str());
     log_.path.clear();
   }

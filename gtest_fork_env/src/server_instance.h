@@ -6,23 +6,25 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
+#include "data_dirs.h"
 #include "gtest_fork_env/options.h"
 #include "gtest_fork_env/server_context.h"
 #include "log_file.h"
+#include "probe.h"
 #include "process.h"
+#include "template_protocol.h"
 
 // One server's life: start it, wait until it is ready, watch it, stop it,
-// and say in words what went wrong. Knows nothing of GoogleTest, so it can
-// be driven by the Environment, by tests of its own and by benchmarks.
+// and say in words what went wrong. Under Scope::kTest and kTestSuite it
+// also keeps the template and makes a clone of it for each test or suite.
+// Knows nothing of GoogleTest, so it can be driven by the Environment, by
+// tests of its own and by benchmarks.
 
 namespace gtest_fork_env::detail {
-
-// The variable that makes a re-executed test binary run one server:
-// "<index>:<notify fd>:<port>:<name>".
-constexpr const char* kServeVariable = "GTEST_FORK_ENV_INTERNAL_SERVE";
 
 // What the server is: a function (fork or re-exec mode) or a program (exec
 // mode, when `argv` is not empty).
@@ -38,21 +40,46 @@ struct Launch {
 // there is no such running server or key.
 using PlaceholderLookup = std::function<bool(const std::string& key, std::string* value)>;
 
+// A failure message in the shape every message has (name, what happened,
+// the log, what to do); no value means success.
+using Failure = std::optional<std::string>;
+
+// The probe attempts of one readiness wait, for a message that says what
+// they saw rather than what the last one, cut short by the deadline, saw.
+class ProbeTally {
+ public:
+  void Add(const std::string& reason, bool cut_short);
+  int attempts() const { return attempts_; }
+  // "status 404" when every complete attempt saw a status, else "".
+  const std::string& status_seen() const { return status_seen_; }
+  // "answered status 404 to all 412 attempts", or the reasons with counts
+  // and the last complete one.
+  std::string Describe() const;
+
+ private:
+  int attempts_ = 0;
+  int cut_short_ = 0;
+  std::vector<std::pair<std::string, int>> reasons_;  // complete attempts
+  std::string last_complete_;
+  std::string last_cut_short_;
+  std::string status_seen_;
+};
+
 class ServerInstance {
  public:
   ServerInstance(Options options, Launch launch)
       : options_(std::move(options)), launch_(std::move(launch)) {}
 
-  // Starts the server and waits until the probe passes. `same_port`: listen
-  // on the port of the previous start (Restart). Returns "" when ready;
-  // otherwise the whole failure message, with the process already stopped
-  // and reaped.
-  std::string Start(bool same_port);
+  // Makes a server ready for the tests: a clone of the template when there
+  // is one, else a new process (`same_port`: on the port of the previous
+  // start, for Restart). Returns the failure, with the process already
+  // stopped and reaped.
+  Failure Start(bool same_port);
 
-  // "" while the server runs, or when its exit was expected (ExpectExit).
-  // Once it is found dead: the message (naming `during`, e.g. "test
-  // Suite.Name"), returned once; the process is reaped.
-  std::string CheckAlive(const std::string& during);
+  // No value while the server runs, or when its exit was expected
+  // (ExpectExit). Once it is found dead: the message (naming `during`, e.g.
+  // "test Suite.Name"), returned once; the process is reaped.
+  Failure CheckAlive(const std::string& during);
 
   // The next exit of the server is on purpose (Stop, Kill from a test): not
   // a failure. Cleared by Start.
@@ -64,57 +91,103 @@ class ServerInstance {
     bool forced = false;       // it needed SIGKILL after stop_timeout
     ExitStatus status;
   };
-  // Stops and reaps the server; does nothing when it does not run. The log
-  // file and an activation socket stay for a later Start.
+  // Stops and reaps the server the tests use (a clone, under a template);
+  // does nothing when it does not run. The log file, an activation socket
+  // and the template stay for a later Start.
   StopOutcome Stop();
   // Sends `signal` to the server process alone, as a crash would come.
   std::error_code Signal(int signal);
 
-  // Ends a SetUp/TearDown cycle: stops the server, closes the activation
-  // socket and the log, and removes the log if `remove_temporary_log` and the
-  // library made it (and Options::keep_log is off).
-  void Finish(bool remove_temporary_log);
+  // Ends a unit of Scope::kTest or kTestSuite: stops the server and removes
+  // its data directory (kept when `keep_data`); the next Start makes a new
+  // server with a fresh one. A server that the stop found dead, or that
+  // crashed on the way out, is reported (naming `during`).
+  Failure EndUnit(bool keep_data, const std::string& during);
+
+  // Ends a SetUp/TearDown cycle: stops the server and the template, closes
+  // the activation socket and the log, and removes the log and the data
+  // directories if `remove_temporary_files` and the library made them (and
+  // Options::keep_log is off).
+  void Finish(bool remove_temporary_files);
 
   bool IsAlive() const;
+  // Waits up to `timeout` for the server to exit, without reaping it; true
+  // when it has exited or does not run.
+  bool WaitForExit(std::chrono::milliseconds timeout) {
+    return !process_.started() || process_.WaitForExit(timeout).has_value();
+  }
+  // Whether a template serves the clones (the server called Checkpoint()).
+  bool has_template() const { return template_.started(); }
   const Options& options() const { return options_; }
   uint16_t port() const { return port_; }
   pid_t pid() const { return process_.pid(); }
   const std::string& log_path() const { return log_.path; }
+  const std::string& data_dir() const { return data_dir_; }
   long long log_size() const { return log_.path.empty() ? 0 : FileSize(log_.path); }
-  const char* mode_name() const;
+  std::string mode_name() const;
   void set_placeholder_lookup(PlaceholderLookup lookup) { lookup_ = std::move(lookup); }
   void set_reexec_index(int index) { launch_.reexec_index = index; }
 
   // Says what happened in the shape every failure message has: the server's
   // name and pid, `what`, the tail of its log, and `advice`.
   std::string Explain(const std::string& what, const std::string& advice) const;
+  // The same for a server that was never started (no pid, no log tail).
+  std::string ExplainNotStarted(const std::string& what, const std::string& advice,
+                                bool name_mode = false) const;
 
  private:
   enum class Mode { kFork, kReexec, kExec };
+  enum class Checkpointing { kUnknown, kYes, kNo };
+  struct Channels;  // the pipes and sockets of one start
+  struct Readiness {
+    bool ready = false;
+    bool checkpointed = false;   // it became a template
+    std::string waited_for;      // when not ready: what was waited for, and seen
+    Failure decisive;            // a failure that needs no further explaining
+  };
 
-  std::string StartOnce(uint16_t port, bool* port_was_taken);
-  SpawnRequest MakeRequest(uint16_t port, int notify_read, int notify_write,
-                           std::string* error);
-  // Replaces {host}, {port}, {url}, {name} and {other.key}; sets `error` for
-  // an unknown {other.key}.
+  Failure StartProcess(bool same_port);
+  Failure StartOnce(uint16_t port, bool* port_was_taken);
+  Failure StartClone();
+  Failure PrepareStart();
+  Mode ChooseMode(size_t threads) const;
+  bool WantsTemplate() const;
+  SpawnRequest MakeRequest(uint16_t port, const Channels& channels, std::string* error);
+  // Replaces {host}, {port}, {url}, {name}, {data_dir} and {other.key}; sets
+  // `error` for an unknown {other.key}.
   std::string Expand(const std::string& text, uint16_t port, std::string* error) const;
-  // "" when ready, else what was waited for.
-  std::string WaitUntilReady(int notify_fd);
+
+  Readiness WaitUntilReady(int notify_fd, int control_fd);
+  bool ReadPortNotice(int notify_fd, std::string& notice, bool& open, Readiness& outcome);
+  bool ReadControl(int control_fd, Readiness& outcome);
+  bool AwaitCheckpoint(int control_fd, Readiness& outcome);
+  std::string DescribeWait() const;
   std::string ProbeOnce();
+  std::string ProbeLogLine();
+  bool ProbeClone() const;
+
   // For a server that exited with code 0 on its own: the sentence that says
   // it daemonized (empty when there is no sign of it), and `advice`.
   std::string DaemonNote(const ExitStatus& status, const std::vector<pid_t>& left_in_group,
                          std::string* advice) const;
-  std::string ExplainStartFailure(const std::string& waited_for,
+  std::string ExplainStartFailure(const Readiness& readiness,
                                   const std::optional<ExitStatus>& status,
                                   std::chrono::steady_clock::duration ran,
                                   const std::vector<pid_t>& left_in_group);
+  Failure ExplainTemplateDeath();
+  void StopTemplate();
 
   Options options_;
   Launch launch_;
   PlaceholderLookup lookup_;
-  Process process_;
+  Process process_;   // the server the tests use: a clone, under a template
+  Process template_;  // the process that reached Checkpoint(), if any
+  UniqueFd control_;  // the test process's end of the template protocol
+  MessageReader control_reader_;
+  Checkpointing checkpointing_ = Checkpointing::kUnknown;
   LogFile log_;
+  DataDirs data_dirs_;
+  std::string data_dir_;  // of the current unit; "" between units
   UniqueFd activation_socket_;
   uint16_t activation_port_ = 0;
   uint16_t port_ = 0;         // where the server listens now; 0 when down
@@ -122,8 +195,14 @@ class ServerInstance {
   pid_t last_pid_ = -1;       // for messages after the process was reaped
   long long log_offset_ = 0;  // log size when the current start began
   Mode mode_ = Mode::kFork;
+  bool serving_clone_ = false;
   bool exit_expected_ = false;
   std::chrono::steady_clock::time_point started_at_;
+  // The LogLine probe: compiled once per start, reading only what was added.
+  std::optional<std::regex> log_pattern_;
+  long long log_scan_offset_ = 0;
+  std::string log_partial_line_;
+  ProbeTally tally_;
 };
 
 // "12 ms", "1.23 s".

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,13 +27,18 @@ class ServerInstance;
 //
 // SetUp() starts the server in a child process (see SpawnMode) and returns
 // only when it is ready (see Probe); TearDown() stops it (SIGTERM to its
-// process group, SIGKILL after Options::stop_timeout) and reaps it.
+// process group, SIGKILL after Options::stop_timeout) and reaps it. With
+// Options::scope = Scope::kTest each test gets a server of its own: a
+// copy-on-write clone of a warm template when the server function calls
+// ServerContext::Checkpoint() (ServeHttplib does), else a new one.
 //
 // What it guarantees:
 // - A server that fails to start fails every test of the binary, with its
 //   name, how it ended, how long it ran and the tail of its log. The tests
 //   show as FAILED, never SKIPPED, so ctest cannot report a green run.
-// - A server found dead after a test fails that test, and every later one.
+// - A server found dead after a test fails that test. Under Scope::kBinary
+//   every later test fails too; under kTest and kTestSuite the next test
+//   gets a fresh server.
 // - No server outlives the test binary, however it dies: the binary's
 //   watchdog process kills each server's process group when the binary is
 //   gone.
@@ -77,26 +83,40 @@ class ForkServerEnv : public ::testing::Environment {
   uint16_t port() const;
   // "http://host:port" (IPv6 hosts in brackets).
   std::string url() const;
-  // The server's pid, or -1 when not running. The server runs in a process
-  // group of its own, which TearDown signals as a whole.
+  // The server's pid, or -1 when not running: under Scope::kTest, the
+  // current test's clone. The server runs in a process group of its own,
+  // which TearDown signals as a whole.
   pid_t pid() const;
+  // The server's ServerContext::data_dir() for the current test (kTest),
+  // suite (kTestSuite) or binary; empty before SetUp.
+  const std::string& data_dir() const;
   // The file holding the server's stdout and stderr.
   const std::string& log_path() const;
   const Options& options() const;
   // Whether the server process is alive now (a cheap, non-blocking check).
+  // Right after Kill() it can still be true for a few milliseconds, until
+  // the signal has done its work: use WaitForExit to wait for that.
   bool IsRunning() const;
+  // Waits up to `timeout` for the server process to exit (after Kill(), or
+  // a request that makes it exit). True when it has exited, or does not
+  // run. It stays unreaped, so the end of the test still sees how it ended.
+  bool WaitForExit(std::chrono::milliseconds timeout);
 
-  // For tests of persistence and recovery, from inside a test. A server that
-  // a test stopped or killed and did not start again is started again after
-  // that test, so the next test has one (and a failure of that start fails
-  // the test that stopped it). Each returns false, with a GoogleTest failure
-  // saying why, when it fails.
+  // For tests of persistence and recovery, from inside a test. They act on
+  // the current test's server (under Scope::kTest, its clone). A server
+  // that a test stopped or killed and did not start again is started again
+  // after that test, so the next test has one (and a failure of that start
+  // fails the test that stopped it). Each returns false, with a GoogleTest
+  // failure saying why, when it fails.
   //
   // Stops the server as TearDown does (SIGTERM, SIGKILL after stop_timeout).
   bool Stop();
   // Starts it again on the same port (for a socket-activated program: on
   // the same socket, which kept queueing connections meanwhile) and waits
-  // until it is ready.
+  // until it is ready. Under a template it forks a fresh clone of the
+  // template, which starts from the checkpoint's memory and keeps this
+  // test's data_dir(): so a write to the data directory survives, a write
+  // kept only in memory does not.
   bool Start();
   // Stop() then Start(): a new process on the same port.
   bool Restart();
@@ -117,6 +137,18 @@ class ForkServerEnv : public ::testing::Environment {
   struct ExecTag {};
   ForkServerEnv(ExecTag, std::vector<std::string> argv, Options options);
   void Register(Options options, std::vector<std::string> argv);
+
+  // Called around each test and suite by the library's listener: the
+  // listener loops, the environment decides.
+  void BeforeTestSuite();
+  void AfterTestSuite(bool suite_failed);
+  void BeforeTest();
+  void AfterTest(const std::string& test_name, bool test_failed);
+  // Under Scope::kTest and kTestSuite: a server for the next unit, if the
+  // last one was ended. Reports a failure to the current test, if any.
+  void EnsureServer(const std::string& unit);
+  bool ScopeIs(Scope scope) const;
+  void ShowLogOfTest(const std::string& kept_data_dir) const;
   // After a successful start: GTEST_FORK_ENV_<NAME>_URL, _PORT, _PID.
   void ExportAddress();
   void UnexportAddress();
@@ -134,6 +166,8 @@ class ForkServerEnv : public ::testing::Environment {
   // Why the server is not available to tests ("" while it runs): set when it
   // failed to start or was found dead. Every test that starts then fails.
   std::string unavailable_;
+  // Why registration failed (a duplicate name); reported by SetUp.
+  std::string registration_error_;
 };
 
 }  // namespace gtest_fork_env

@@ -16,7 +16,9 @@ namespace gtest_fork_env {
 
 // Serves `server` in a ForkServerEnv child until the stop signal arrives.
 // Binds context.host() on context.port() (any free port when it is 0),
-// reports the bound port with NotifyListening, serves, and on SIGTERM or
+// reports the bound port with NotifyListening, calls context.Checkpoint()
+// (under Scope::kTest each test then gets a clone of this process from that
+// point: code before ServeHttplib runs once), serves, and on SIGTERM or
 // SIGINT calls server.stop() from a watcher thread (never from the signal
 // handler). Returns 0 after a requested stop, 1 when binding or serving
 // failed (the reason is printed to stderr, the server's log).
@@ -27,19 +29,11 @@ namespace gtest_fork_env {
 // the port again while connections of the previous server are in TIME_WAIT
 // (that needs SO_REUSEADDR on both the old and the new socket).
 inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
-  StopSignalWatcher watcher([&server] {
-    if (!server.is_running()) return false;
-    server.stop();
-    return true;
-  });
-  if (watcher.error()) {
-    std::fprintf(stderr, "gtest_fork_env: cannot watch the stop signals: %s\n",
-                 watcher.error().message().c_str());
-    return 1;
-  }
-  server.set_socket_options([](socket_t sock) {
+  socket_t listen_fd = INVALID_SOCKET;
+  server.set_socket_options([&listen_fd](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd = sock;
   });
   int port = -1;
   if (context.port() == 0) {
@@ -53,6 +47,24 @@ inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
     return 1;
   }
   context.NotifyListening(static_cast<uint16_t>(port));
+  // The template (Scope::kTest, kTestSuite) stops here; each clone goes on.
+  // Threads start only after it: the watcher's below, httplib's pool in
+  // listen_after_bind().
+  context.Checkpoint();
+  StopSignalWatcher watcher([&server, &context, listen_fd] {
+    if (!server.is_running()) return false;
+    // A clone must not shut down the listening socket it shares with the
+    // template: Server::stop() would.
+    auto wake_accept = context.DetachListeningSocket(listen_fd);
+    server.stop();
+    wake_accept();
+    return true;
+  });
+  if (watcher.error()) {
+    std::fprintf(stderr, "gtest_fork_env: cannot watch the stop signals: %s\n",
+                 watcher.error().message().c_str());
+    return 1;
+  }
   bool served = server.listen_after_bind();
   if (!served && !watcher.stop_requested()) {
     std::fprintf(stderr, "gtest_fork_env: server '%s' stopped serving on its own\n",

@@ -79,6 +79,20 @@ enum class SpawnMode {
   kReexec,
 };
 
+// How long one server process serves, and so what the tests share.
+enum class Scope {
+  // One server for the whole test binary (the default): the tests share its
+  // state, and a crash fails every later test.
+  kBinary,
+  // A fresh server for each test suite, shared by that suite's tests.
+  kTestSuite,
+  // A fresh server for each test. With a server function that calls
+  // ServerContext::Checkpoint() (ServeHttplib does), each server is a
+  // copy-on-write clone of a warm template process, made in about a
+  // millisecond; anything else is started from scratch for each test.
+  kTest,
+};
+
 // Settings of one ForkServerEnv. Every field has a default that suits a
 // server on loopback.
 struct Options {
@@ -104,6 +118,8 @@ struct Options {
   // How many lines of the log a failure message shows.
   size_t log_tail_lines = 20;
   SpawnMode spawn_mode = SpawnMode::kAuto;
+  // Which tests share one server process (see Scope).
+  Scope scope = Scope::kBinary;
 
   // "NAME=value" entries added to the server's environment. Placeholders are
   // replaced, as in ForkServerEnv::Exec's arguments.

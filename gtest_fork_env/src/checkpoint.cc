@@ -1,0 +1,177 @@
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "template_protocol.h"
+#include "unique_fd.h"
+
+namespace gtest_fork_env::detail {
+namespace {
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+extern "C" void OnTemplateStop(int) { g_stop_requested = 1; }
+
+// A child of this process's parent (the test process), not of this process:
+// so the test process reaps every clone itself and reads its exit status,
+// as it does for the server it started. glibc's fork() cannot do this; the
+// raw system call can. Safe because the template has one thread: no lock
+// can be held by a thread that does not exist in the clone.
+pid_t CloneIntoParent() {
+  return static_cast<pid_t>(
+      syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
+int OpenPidfd(pid_t pid) {
+#if defined(SYS_pidfd_open)
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  return -1;
+#endif
+}
+
+// The template's state: its stop signals, the clones it made and still
+// watches (to kill them if the test process vanishes before it could
+// register them with its watchdog).
+class Template {
+ public:
+  explicit Template(int control_fd) : control_fd_(control_fd) {}
+
+  // Serves clone requests; returns only in a clone, with its data directory.
+  std::string Run() {
+    CatchStopSignals();
+    MessageReader reader;
+    for (;;) {
+      struct pollfd event = {control_fd_, POLLIN, 0};
+      sigset_t none;
+      sigemptyset(&none);
+      int ready = ppoll(&event, 1, nullptr, &none);  // stop signals only here
+      if (g_stop_requested) Exit();
+      if (ready <= 0) continue;
+      if (!reader.Fill(control_fd_)) Exit();  // the test process is gone or done
+      TemplateMessage order;
+      while (reader.Next(&order)) {
+        if (order.kind != TemplateMessage::Kind::kClone) continue;
+        if (MakeClone()) return order.text;
+      }
+    }
+  }
+
+ private:
+  void CatchStopSignals() {
+    sigset_t stops;
+    sigemptyset(&stops);
+    for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stops, signal);
+    sigprocmask(SIG_BLOCK, &stops, &saved_mask_);
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_handler = OnTemplateStop;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < kStopSignals; ++i) {
+      sigaction(kStopSignal[i], &action, &saved_actions_[i]);
+    }
+  }
+
+  void RestoreSignals() {
+    for (size_t i = 0; i < kStopSignals; ++i) sigaction(kStopSignal[i], &saved_actions_[i], nullptr);
+    sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
+  }
+
+  // True in the clone. In the template: reports the clone (or the error).
+  bool MakeClone() {
+    ForgetExitedClones();
+    std::fflush(nullptr);  // or the clone would write the template's buffers again
+    pid_t pid = CloneIntoParent();
+    if (pid == 0) {
+      // Its own process group, as every server has: stopping it stops what
+      // it started, and nothing of the template.
+      setpgid(0, 0);
+      RestoreSignals();
+      close(control_fd_);
+      for (int fd : clone_pidfds_) close(fd);
+      return true;
+    }
+    if (pid < 0) {
+      SendMessage(control_fd_, {TemplateMessage::Kind::kError, errno, {}});
+      return false;
+    }
+    clone_pids_.push_back(pid);
+    clone_pidfds_.push_back(OpenPidfd(pid));
+    SendMessage(control_fd_, {TemplateMessage::Kind::kPid, pid, {}});
+    return false;
+  }
+
+  void ForgetExitedClones() {
+    for (size_t i = 0; i < clone_pids_.size();) {
+      struct pollfd event = {clone_pidfds_[i], POLLIN, 0};
+      const bool exited = clone_pidfds_[i] >= 0 && poll(&event, 1, 0) > 0;
+      if (!exited) {
+        ++i;
+        continue;
+      }
+      close(clone_pidfds_[i]);
+      clone_pidfds_.erase(clone_pidfds_.begin() + static_cast<long>(i));
+      clone_pids_.erase(clone_pids_.begin() + static_cast<long>(i));
+    }
+  }
+
+  [[noreturn]] void Exit() {
+    ForgetExitedClones();
+    for (pid_t pid : clone_pids_) kill(-pid, SIGKILL);
+    for (int fd : clone_pidfds_) {
+#if defined(SYS_pidfd_send_signal)
+      if (fd >= 0) syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+#endif
+    }
+    std::fflush(nullptr);
+    _exit(0);
+  }
+
+  static constexpr size_t kStopSignals = 3;
+  static constexpr int kStopSignal[kStopSignals] = {SIGTERM, SIGINT, SIGHUP};
+
+  int control_fd_;
+  sigset_t saved_mask_;
+  struct sigaction saved_actions_[kStopSignals];
+  std::vector<pid_t> clone_pids_;
+  std::vector<int> clone_pidfds_;
+};
+
+}  // namespace
+
+std::string BecomeTemplate(int control_fd) {
+  const size_t threads = CountThreads();
+  if (threads > 1) {
+    SendMessage(control_fd, {TemplateMessage::Kind::kThreads, static_cast<long>(threads), {}});
+    std::fflush(nullptr);
+    _exit(1);
+  }
+  if (SendMessage(control_fd, {TemplateMessage::Kind::kCheckpoint, 0, {}})) _exit(1);
+  Template server_template(control_fd);
+  return server_template.Run();
+}
+
+size_t CountThreads() noexcept {
+  DIR* dir = opendir("/proc/self/task");
+  if (!dir) return 0;
+  size_t count = 0;
+  while (struct dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+}  // namespace gtest_fork_env::detail

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <system_error>
+
+// The directories behind ServerContext::data_dir(). fork() copies memory,
+// not files, so each test (or suite) gets a directory of its own: one base
+// directory per server and test binary, one numbered directory in it per
+// unit of the scope.
+
+namespace gtest_fork_env::detail {
+
+class DataDirs {
+ public:
+  DataDirs() = default;
+  DataDirs(const DataDirs&) = delete;
+  DataDirs& operator=(const DataDirs&) = delete;
+  // Removes nothing: a forked copy of the test process (a fast death test)
+  // may destroy it on exit() while the directories are in use.
+  ~DataDirs() = default;
+
+  // A fresh directory for the next unit, in `path`. The first one is the
+  // directory the server starts with (a template writes its files there
+  // before Checkpoint()); with `copy_first`, a later one starts as a copy of
+  // it, so each clone begins with the files it had at the checkpoint.
+  // Errors: making the base directory ($TMPDIR, /tmp) or the copy.
+  std::error_code NewUnit(const std::string& server_name, bool copy_first, std::string* path);
+  // Removes a unit's directory and what is in it (never the first one).
+  void RemoveUnit(const std::string& path) noexcept;
+  // Removes the base directory and everything in it.
+  void RemoveAll() noexcept;
+
+ private:
+  std::string base_;
+  std::string first_;
+  int next_ = 0;
+};
+
+}  // namespace gtest_fork_env::detail

@@ -1,0 +1,272 @@
+// ServerInstance's readiness wait: the port report, the template protocol's
+// first message, the probes, and the words for what they saw.
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "server_instance.h"
+
+namespace gtest_fork_env::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+
+constexpr microseconds kFirstPause{500};
+constexpr microseconds kLongestPause{2000};
+// A server that passed its probe under Scope::kTest may still be on its way
+// to Checkpoint() (ServeHttplib reports the port just before it): how long
+// to wait for that before taking it for a server that does not checkpoint.
+constexpr milliseconds kCheckpointGrace{50};
+
+// poll() with a timeout finer than a millisecond where ppoll() exists: the
+// first probe pauses are 0.5 ms.
+void PollFor(struct pollfd* events, nfds_t count, microseconds timeout) {
+#if defined(__linux__)
+  struct timespec delay = {static_cast<time_t>(timeout.count() / 1000000),
+                           static_cast<long>(timeout.count() % 1000000) * 1000};
+  RetryOnEintr([&] { return ppoll(events, count, &delay, nullptr); });
+#else
+  int ms = static_cast<int>((timeout.count() + 999) / 1000);
+  RetryOnEintr([&] { return poll(events, count, ms); });
+#endif
+}
+
+milliseconds Remaining(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+  return std::max(left, milliseconds(0));
+}
+
+}  // namespace
+
+void ProbeTally::Add(const std::string& reason, bool cut_short) {
+  ++attempts_;
+  if (cut_short) {
+    ++cut_short_;
+    last_cut_short_ = reason;
+    return;
+  }
+  last_complete_ = reason;
+  auto found = std::find_if(reasons_.begin(), reasons_.end(),
+                            [&](const auto& entry) { return entry.first == reason; });
+  if (found == reasons_.end()) {
+    reasons_.emplace_back(reason, 1);
+  } else {
+    ++found->second;
+  }
+  const bool all_status = std::all_of(reasons_.begin(), reasons_.end(), [](const auto& entry) {
+    return entry.first.compare(0, 7, "status ") == 0;
+  });
+  status_seen_ = all_status ? last_complete_ : "";
+}
+
+std::string ProbeTally::Describe() const {
+  if (attempts_ == 0) return "never tried";
+  const std::string cut =
+      cut_short_ == 0 ? "" : " (" + std::to_string(cut_short_) + " more cut short by the deadline)";
+  if (reasons_.empty()) {
+    return "failed: every attempt was cut short by the deadline, the last: " + last_cut_short_;
+  }
+  const int complete = attempts_ - cut_short_;
+  if (reasons_.size() == 1) {
+    const std::string& reason = reasons_.front().first;
+    if (reason.compare(0, 7, "status ") == 0) {
+      return "answered " + reason + " to all " + std::to_string(complete) + " attempt(s)" + cut;
+    }
+    return "failed: " + reason + " on all " + std::to_string(complete) + " attempt(s)" + cut;
+  }
+  std::string text = "failed " + std::to_string(complete) + " times: ";
+  for (size_t i = 0; i < reasons_.size() && i < 4; ++i) {
+    text += (i ? ", " : "") + reasons_[i].first + " (" + std::to_string(reasons_[i].second) + ")";
+  }
+  return text + "; last complete: " + last_complete_ + cut;
+}
+
+ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int control_fd) {
+  Readiness outcome;
+  const auto deadline = started_at_ + options_.start_timeout;
+  std::string notice;  // the partial "<port>\n" line
+  bool notify_open = notify_fd >= 0;
+  auto pause = kFirstPause;
+  tally_ = ProbeTally();
+  for (;;) {
+    if (port_ != 0 && !outcome.checkpointed) {
+      const bool long_left = Remaining(deadline) > milliseconds(1000);
+      std::string failure = ProbeOnce();
+      // A passing probe counts only while the server lives: a program that
+      // daemonized can pass it from a process we do not watch.
+      if (failure.empty() && !process_.Peek()) {
+        outcome.ready = true;
+        if (control_fd < 0 || AwaitCheckpoint(control_fd, outcome)) return outcome;
+      }
+      if (!outcome.decisive) {
+        tally_.Add(failure.empty() ? "the probe passed, but the process had exited" : failure,
+                   !long_left && Clock::now() >= deadline);
+      }
+    }
+    if (outcome.checkpointed || outcome.decisive) return outcome;
+    if (process_.Peek() || Clock::now() >= deadline) {
+      outcome.waited_for = DescribeWait();
+      return outcome;
+    }
+    // Wait for the port, a message, the child's exit or the next probe,
+    // whichever comes first: no fixed sleeps.
+    microseconds timeout = Remaining(deadline);
+    if (port_ != 0) timeout = std::min(timeout, microseconds(pause));
+    if (process_.exit_fd() < 0) timeout = std::min(timeout, microseconds(10000));
+    struct pollfd events[3];
+    nfds_t count = 0;
+    if (notify_open) events[count++] = {notify_fd, POLLIN, 0};
+    if (control_fd >= 0) events[count++] = {control_fd, POLLIN, 0};
+    if (process_.exit_fd() >= 0) events[count++] = {process_.exit_fd(), POLLIN, 0};
+    PollFor(events, count, timeout);
+    if (port_ != 0) pause = std::min(pause * 2, kLongestPause);
+    if (notify_open && events[0].revents && !ReadPortNotice(notify_fd, notice, notify_open, outcome)) {
+      return outcome;
+    }
+    if (control_fd >= 0 && !ReadControl(control_fd, outcome)) return outcome;
+  }
+}
+
+// After a passing probe of a server that may still be on its way to
+// Checkpoint(): false (with `outcome` updated) when it reached it or failed.
+bool ServerInstance::AwaitCheckpoint(int control_fd, Readiness& outcome) {
+  if (checkpointing_ == Checkpointing::kNo) return true;
+  const auto until = Clock::now() + kCheckpointGrace;
+  while (Clock::now() < until && !process_.Peek()) {
+    struct pollfd event = {control_fd, POLLIN, 0};
+    PollFor(&event, 1, std::chrono::duration_cast<microseconds>(until - Clock::now()));
+    if (!ReadControl(control_fd, outcome)) return false;
+    if (outcome.checkpointed) return false;
+  }
+  checkpointing_ = Checkpointing::kNo;
+  return true;
+}
+
+bool ServerInstance::ReadPortNotice(int notify_fd, std::string& notice, bool& open,
+                                    Readiness& outcome) {
+  char buffer[32];
+  ssize_t got = RetryOnEintr([&] { return read(notify_fd, buffer, sizeof buffer); });
+  if (got <= 0) {
+    open = false;
+    return true;
+  }
+  notice.append(buffer, static_cast<size_t>(got));
+  size_t newline = notice.find('\n');
+  if (newline == std::string::npos) {
+    if (notice.size() <= 16) return true;
+    outcome.waited_for = "it wrote garbage to the port pipe";
+    return false;
+  }
+  long reported = std::strtol(notice.c_str(), nullptr, 10);
+  if (reported <= 0 || reported > 65535) {
+    outcome.waited_for = "it reported an invalid port '" + notice.substr(0, newline) + "'";
+    return false;
+  }
+  port_ = static_cast<uint16_t>(reported);
+  open = false;
+  return true;
+}
+
+// Reads what the template protocol brought; false when the wait is over.
+bool ServerInstance::ReadControl(int control_fd, Readiness& outcome) {
+  struct pollfd event = {control_fd, POLLIN, 0};
+  if (poll(&event, 1, 0) <= 0) return true;
+  control_reader_.Fill(control_fd);  // at end-of-file the process's exit tells
+  TemplateMessage message;
+  while (control_reader_.Next(&message)) {
+    if (message.kind == TemplateMessage::Kind::kCheckpoint) {
+      checkpointing_ = Checkpointing::kYes;
+      outcome.checkpointed = true;
+      return false;
+    }
+    if (message.kind == TemplateMessage::Kind::kThreads) {
+      outcome.decisive = Explain(
+          "reached ServerContext::Checkpoint() with " + std::to_string(message.number) +
+              " threads, so it cannot be the template of Scope::kTest or kTestSuite: a forked "
+              "copy of a threaded process can inherit a lock that another thread holds, and "
+              "hang. It was not forked.",
+          "start threads (a thread pool, an async logger, a watcher) after Checkpoint(); "
+          "ServeHttplib starts httplib's after it. Or use Scope::kBinary.");
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string ServerInstance::DescribeWait() const {
+  if (port_ == 0) return "it never reported its port through ServerContext::NotifyListening";
+  const Probe& probe = options_.probe;
+  const std::string target = options_.host + ":" + std::to_string(port_);
+  std::string what;
+  switch (probe.kind) {
+    case Probe::Kind::kHttpGet:
+      what = "HTTP GET http://" + target + probe.http_path + " expecting " +
+             std::to_string(probe.min_status) + "-" + std::to_string(probe.max_status);
+      break;
+    case Probe::Kind::kLogLine:
+      what = "waiting for a line of its output to match /" + probe.log_pattern + "/";
+      break;
+    case Probe::Kind::kPredicate:
+      what = "the readiness predicate for " + target;
+      break;
+    default:
+      what = "TCP connect to " + target;
+  }
+  return what + (tally_.attempts() == 0 ? ": " : " ") + tally_.Describe();
+}
+
+std::string ServerInstance::ProbeOnce() {
+  const Probe& probe = options_.probe;
+  const milliseconds timeout = std::clamp(Remaining(started_at_ + options_.start_timeout),
+                                          milliseconds(1), milliseconds(1000));
+  switch (probe.kind) {
+    case Probe::Kind::kNone:
+      return "";
+    case Probe::Kind::kTcpConnect: {
+      ProbeResult result = TcpConnectOnce(options_.host, port_, timeout);
+      return result.ok ? "" : result.reason;
+    }
+    case Probe::Kind::kHttpGet: {
+      ProbeResult result = HttpGetOnce(options_.host, port_, probe.http_path, probe.min_status,
+                                       probe.max_status, timeout);
+      return result.ok ? "" : result.reason;
+    }
+    case Probe::Kind::kLogLine:
+      return ProbeLogLine();
+    case Probe::Kind::kPredicate:
+      try {
+        if (!probe.predicate) return "no predicate was given";
+        return probe.predicate(options_.host, port_) ? "" : "the predicate returned false";
+      } catch (const std::exception& error) {
+        return std::string("the predicate threw: ") + error.what();
+      }
+  }
+  return "unknown probe";
+}
+
+// Reads only what the server wrote since the last attempt; the pattern was
+// compiled once, when the start began.
+std::string ServerInstance::ProbeLogLine() {
+  if (!log_pattern_) return "no pattern";
+  const long long size = FileSize(log_.path);
+  std::string added = log_partial_line_ + ReadFrom(log_.path, log_scan_offset_, 1024 * 1024);
+  log_scan_offset_ = std::max(size, log_scan_offset_);
+  size_t begin = 0;
+  for (size_t end; (end = added.find('\n', begin)) != std::string::npos; begin = end + 1) {
+    if (std::regex_search(added.begin() + static_cast<long>(begin),
+                          added.begin() + static_cast<long>(end), *log_pattern_)) {
+      return "";
+    }
+  }
+  log_partial_line_ = added.substr(begin);
+  // A last line without its newline yet counts too.
+  if (std::regex_search(log_partial_line_, *log_pattern_)) return "";
+  return "no line of its output matched";
+}
+
+}  // namespace gtest_fork_env::detail

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <system_error>
+
+// The template protocol: lines on a stream socket between the test process
+// and a server process under Scope::kTest or kTestSuite. Both sides read and
+// write it only through this file, so the format has one owner.
+//
+//   server -> test   "checkpoint"       it reached Checkpoint(): a template now
+//   server -> test   "threads <n>"      it reached Checkpoint() with n threads
+//                                       and cannot be a template; it exits
+//   test -> server   "clone <dir>"      fork a clone whose data_dir() is <dir>
+//   server -> test   "pid <n>"          the clone, a child of the test process
+//   server -> test   "error <errno>"    the clone could not be made
+//
+// End-of-file from the test process means it is gone or done: the template
+// kills its clones and exits.
+
+namespace gtest_fork_env::detail {
+
+struct TemplateMessage {
+  enum class Kind { kCheckpoint, kThreads, kClone, kPid, kError };
+  Kind kind = Kind::kCheckpoint;
+  long number = 0;   // threads, pid or errno
+  std::string text;  // the data directory of kClone
+};
+
+// Writes one message as a line. Errors: the write's errno.
+std::error_code SendMessage(int fd, const TemplateMessage& message) noexcept;
+
+// Splits what arrives on a stream into messages.
+class MessageReader {
+ public:
+  // Reads what `fd` has now (one read) into the buffer. Returns false at
+  // end-of-file or on an error other than EAGAIN.
+  bool Fill(int fd);
+  // The next complete message, if one has arrived; `malformed` is set for a
+  // line that is not one.
+  bool Next(TemplateMessage* message, std::string* malformed = nullptr);
+
+ private:
+  std::string buffer_;
+};
+
+}  // namespace gtest_fork_env::detail
