@@ -6,6 +6,7 @@
 #       [DISCOVERY_TIMEOUT <seconds>]   # for --gtest_list_tests; default 30
 #       [LABELS <label>...]             # added to the label "gtest_fork_env"
 #       [ALLOW_SKIPS]                   # report GTEST_SKIP() as skipped (see below)
+#       [BATCH SUITE|BINARY]            # one ctest test per test suite or binary
 #       [PROPERTIES <name> <value>...]  # more test properties; they win over ours
 #       [<any other gtest_discover_tests argument>...])
 #
@@ -33,6 +34,15 @@
 # DISCOVERY_TIMEOUT bounds the --gtest_list_tests run at build time (with the
 # default POST_BUILD discovery), which starts no server. Labels let you run or
 # skip the server-backed suites: ctest -L gtest_fork_env, ctest -LE slow.
+#
+# BATCH: with Options::scope = Scope::kTest the library gives every test a
+# fresh server inside one process, so a process per test buys nothing. BATCH
+# SUITE makes one ctest test per GoogleTest test suite, run with
+# --gtest_filter=<Suite>.* (the suites are listed after each build, like
+# gtest_discover_tests' POST_BUILD mode); BATCH BINARY makes one ctest test for
+# the whole binary. A failed batch fails as a whole; GoogleTest's summary at
+# the end of its output names every failed test. TIMEOUT then bounds the
+# batch (default 600 s). TEST_PREFIX, EXTRA_ARGS and LABELS apply as usual.
 #
 # Example:
 #
@@ -67,6 +77,42 @@ function(_gtest_fork_env_bracket value out)
   set(${out} "[${eq}[${value}]${eq}]" PARENT_SCOPE)
 endfunction()
 
+set(_GTEST_FORK_ENV_BATCH_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/gtest_fork_env_batch_tests.cmake")
+
+# The BATCH forms of gtest_fork_env_discover_tests (see above).
+function(_gtest_fork_env_add_batch target batch prefix timeout discovery_timeout labels
+         extra_args properties)
+  set(common_properties "TIMEOUT ${timeout} LABELS ${labels} ${properties}")
+  if(batch STREQUAL "BINARY")
+    add_test(NAME "${prefix}${target}" COMMAND ${target} ${extra_args})
+    cmake_language(EVAL CODE
+      "set_tests_properties([==[${prefix}${target}]==] PROPERTIES ${common_properties})")
+    return()
+  endif()
+  if(NOT batch STREQUAL "SUITE")
+    message(FATAL_ERROR "gtest_fork_env_discover_tests(${target}): BATCH takes SUITE or "
+                        "BINARY, not '${batch}'")
+  endif()
+  set(ctest_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_batch_suites.cmake")
+  add_custom_command(TARGET ${target} POST_BUILD
+    COMMAND "${CMAKE_COMMAND}" -D "TEST_EXECUTABLE=$<TARGET_FILE:${target}>"
+            -D "CTEST_FILE=${ctest_file}" -D "TEST_PREFIX=${prefix}"
+            -D "TEST_PROPERTIES=${common_properties}" -D "EXTRA_ARGS=${extra_args}"
+            -D "DISCOVERY_TIMEOUT=${discovery_timeout}"
+            -P "${_GTEST_FORK_ENV_BATCH_SCRIPT}"
+    VERBATIM)
+  # ctest includes this even before the first build, when the list is not
+  # there yet: that is a failing test, as with gtest_discover_tests.
+  set(include_file "${CMAKE_CURRENT_BINARY_DIR}/${target}_batch_include.cmake")
+  file(WRITE "${include_file}"
+    "if(EXISTS [==[${ctest_file}]==])\n"
+    "  include([==[${ctest_file}]==])\n"
+    "else()\n"
+    "  add_test([==[${prefix}${target}_NOT_BUILT]==] [==[${target}_NOT_BUILT]==])\n"
+    "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${include_file}")
+endfunction()
+
 function(gtest_fork_env_discover_tests target)
   # gtest_discover_tests' own keywords are listed too, so that each of them
   # ends the value list of the keyword before it (PROPERTIES, LABELS).
@@ -75,12 +121,14 @@ function(gtest_fork_env_discover_tests target)
                        DISCOVERY_MODE)
   set(forwarded_multi EXTRA_ARGS TEST_FILTER)
   cmake_parse_arguments(PARSE_ARGV 1 _gfe "${flags}"
-                        "TIMEOUT;DISCOVERY_TIMEOUT;${forwarded_single}"
+                        "TIMEOUT;DISCOVERY_TIMEOUT;BATCH;${forwarded_single}"
                         "LABELS;PROPERTIES;${forwarded_multi}")
   if(NOT TARGET ${target})
     message(FATAL_ERROR "gtest_fork_env_discover_tests: '${target}' is not a target")
   endif()
-  if(NOT DEFINED _gfe_TIMEOUT)
+  if(NOT DEFINED _gfe_TIMEOUT AND DEFINED _gfe_BATCH)
+    set(_gfe_TIMEOUT 600)
+  elseif(NOT DEFINED _gfe_TIMEOUT)
     set(_gfe_TIMEOUT 60)
   endif()
   if(NOT DEFINED _gfe_DISCOVERY_TIMEOUT)
@@ -115,6 +163,18 @@ function(gtest_fork_env_discover_tests target)
     _gtest_fork_env_bracket("${value}" value)
     string(APPEND properties " ${value}")
   endforeach()
+
+  if(DEFINED _gfe_BATCH)
+    set(batch_properties "")
+    foreach(value IN LISTS _gfe_PROPERTIES)
+      _gtest_fork_env_bracket("${value}" value)
+      string(APPEND batch_properties " ${value}")
+    endforeach()
+    _gtest_fork_env_add_batch(${target} "${_gfe_BATCH}" "${_gfe_TEST_PREFIX}" ${_gfe_TIMEOUT}
+                              ${_gfe_DISCOVERY_TIMEOUT} "${labels}" "${_gfe_EXTRA_ARGS}"
+                              "${batch_properties}")
+    return()
+  endif()
 
   get_property(includes_before DIRECTORY PROPERTY TEST_INCLUDE_FILES)
   gtest_discover_tests(${target} DISCOVERY_TIMEOUT ${_gfe_DISCOVERY_TIMEOUT} ${forward})

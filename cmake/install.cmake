@@ -77,6 +77,7 @@ install(FILES
   ${PROJECT_BINARY_DIR}/gtest_fork_envConfigVersion.cmake
   ${PROJECT_SOURCE_DIR}/cmake/Findhttplib.cmake
   ${PROJECT_SOURCE_DIR}/cmake/gtest_fork_env_discover_tests.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/gtest_fork_env_batch_tests.cmake
   DESTINATION ${GTEST_FORK_ENV_INSTALL_CMAKEDIR})
 
 # Build-tree package (fmt does the same): the config and version file at the
@@ -94,6 +95,8 @@ configure_file(${PROJECT_SOURCE_DIR}/cmake/Findhttplib.cmake
                ${PROJECT_BINARY_DIR}/Findhttplib.cmake COPYONLY)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/gtest_fork_env_discover_tests.cmake
                ${PROJECT_BINARY_DIR}/gtest_fork_env_discover_tests.cmake COPYONLY)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/gtest_fork_env_batch_tests.cmake
+               ${PROJECT_BINARY_DIR}/gtest_fork_env_batch_tests.cmake COPYONLY)
 
 # pkg-config. A static library lists its own dependencies in Requires (not
 # Requires.private), since `pkg-config --libs` without --static must already

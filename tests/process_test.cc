@@ -18,10 +18,12 @@
 #include <iterator>
 #include <thread>
 
+#include "checkpoint.h"
 #include "support/subprocess.h"
 
 namespace {
 
+using gtest_fork_env::detail::ChildStep;
 using gtest_fork_env::detail::CountThreads;
 using gtest_fork_env::detail::Describe;
 using gtest_fork_env::detail::ExitStatus;
@@ -219,10 +221,10 @@ TEST(Process, ExecOfAMissingProgramFailsAtOnceWithTheErrno) {
   SpawnRequest request;
   request.argv = {"/nonexistent/program"};
   Process process;
-  std::string step;
+  ChildStep step = ChildStep::kSetpgid;
   std::error_code error = process.Start(request, &step);
   EXPECT_EQ(error, std::errc::no_such_file_or_directory);
-  EXPECT_EQ(step, "exec");
+  EXPECT_EQ(step, ChildStep::kExec);
   EXPECT_FALSE(process.started());
 }
 
@@ -230,9 +232,9 @@ TEST(Process, ProgramNotFoundInPathFailsWithTheErrno) {
   SpawnRequest request;
   request.argv = {"gtest-fork-env-no-such-program"};
   Process process;
-  std::string step;
+  ChildStep step = ChildStep::kSetpgid;
   EXPECT_EQ(process.Start(request, &step), std::errc::no_such_file_or_directory);
-  EXPECT_EQ(step, "exec");
+  EXPECT_EQ(step, ChildStep::kExec);
 }
 
 TEST(Process, MissingWorkingDirectoryFailsAtChdir) {
@@ -240,9 +242,9 @@ TEST(Process, MissingWorkingDirectoryFailsAtChdir) {
   request.argv = {"/bin/true"};
   request.working_dir = "/nonexistent/directory";
   Process process;
-  std::string step;
+  ChildStep step = ChildStep::kSetpgid;
   EXPECT_EQ(process.Start(request, &step), std::errc::no_such_file_or_directory);
-  EXPECT_EQ(step, "chdir");
+  EXPECT_EQ(step, ChildStep::kChdir);
   EXPECT_FALSE(process.started());
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "gtest_fork_env/fork_server_env.h"
+#include "checkpoint.h"
 #include "process.h"
 #include "scenarios/servers.h"
 #include "support/subprocess.h"

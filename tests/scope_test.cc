@@ -1,0 +1,158 @@
+// Scope::kTest and kTestSuite from outside: each test runs the
+// per_test_scope scenario as a subprocess and checks its result, its output,
+// its files and that none of its processes is left.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "support/subprocess.h"
+
+namespace {
+
+using std::chrono::milliseconds;
+using test_support::CountOf;
+using test_support::ProcessesWithArgument;
+using test_support::RunOptions;
+using test_support::RunResult;
+using test_support::UniqueMarker;
+using test_support::WaitUntil;
+using ::testing::HasSubstr;
+
+RunResult RunScenario(std::vector<std::string> args, RunOptions options = {}) {
+  const std::string marker = UniqueMarker();
+  std::vector<std::string> argv = {PER_TEST_SCOPE_SCENARIO, marker};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult result = test_support::Run(argv, options);
+  EXPECT_FALSE(result.timed_out) << result.output;
+  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithArgument(marker).empty(); }, milliseconds(1000)))
+      << "processes left behind: " << ProcessesWithArgument(marker).size() << "\n"
+      << result.output;
+  return result;
+}
+
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/scope_test-" + std::to_string(getpid()) + "-" + name;
+}
+
+size_t LinesIn(const std::string& path) {
+  std::ifstream file(path);
+  std::string all((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  return CountOf(all, "\n");
+}
+
+// The "pid N port P" lines the isolation tests print.
+std::set<std::string> Values(const std::string& output, const std::string& key) {
+  std::set<std::string> values;
+  size_t pos = 0;
+  while ((pos = output.find(key + " ", pos)) != std::string::npos) {
+    pos += key.size() + 1;
+    values.insert(output.substr(pos, output.find_first_of(" \n", pos) - pos));
+  }
+  return values;
+}
+
+struct IsolationCase {
+  const char* name;
+  std::vector<std::string> args;
+};
+
+void PrintTo(const IsolationCase& isolation_case, std::ostream* out) {
+  *out << isolation_case.name;
+}
+
+class Isolation : public ::testing::TestWithParam<IsolationCase> {};
+
+TEST_P(Isolation, EveryTestSeesAFreshServerOnOneAddress) {
+  std::vector<std::string> args = GetParam().args;
+  args.push_back("--gtest_filter=Isolation.*");
+  RunResult result = RunScenario(args);
+  EXPECT_TRUE(result.exited && result.exit_code == 0) << result.output;
+  const size_t tests = CountOf(result.output, "[       OK ] Isolation.");
+  EXPECT_GE(tests, 4u) << result.output;
+  EXPECT_EQ(Values(result.output, "pid").size(), tests) << "one server process per test\n"
+                                                        << result.output;
+  EXPECT_EQ(Values(result.output, "port").size(), 1u) << "one port for all\n" << result.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Orders, Isolation,
+    ::testing::Values(IsolationCase{"InOrder", {}},
+                      IsolationCase{"Shuffled", {"--gtest_shuffle", "--gtest_random_seed=7"}},
+                      IsolationCase{"ShuffledOtherwise", {"--gtest_shuffle", "--gtest_random_seed=3"}},
+                      IsolationCase{"Repeated", {"--gtest_repeat=3"}},
+                      IsolationCase{"Reexecuted", {"--spawn=reexec"}},
+                      IsolationCase{"NeverCheckpointed", {"--no-checkpoint"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Scope, WarmUpBeforeTheCheckpointRunsOnce) {
+  const std::string counter = TempPath("warmups");
+  RunResult result = RunScenario({"--warmup-file=" + counter, "--gtest_filter=Isolation.*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(LinesIn(counter), 1u) << result.output;
+  unlink(counter.c_str());
+}
+
+TEST(Scope, ServerWithoutCheckpointStartsFromScratchForEachTest) {
+  const std::string counter = TempPath("scratch");
+  RunResult result = RunScenario(
+      {"--no-checkpoint", "--warmup-file=" + counter, "--gtest_filter=Isolation.*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(LinesIn(counter), 4u) << result.output;
+  unlink(counter.c_str());
+}
+
+TEST(Scope, ListingTheTestsStartsNothing) {
+  const std::string counter = TempPath("listed");
+  RunResult result = RunScenario({"--warmup-file=" + counter, "--gtest_list_tests"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("Isolation."));
+  EXPECT_EQ(access(counter.c_str(), F_OK), -1) << "a server was started";
+}
+
+TEST(Scope, CrashFailsOnlyTheTestItHappenedIn) {
+  RunResult result = RunScenario({"--gtest_filter=Crash.*"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Crash.ServerDiesDuringThisTest"));
+  EXPECT_THAT(result.output, HasSubstr("[       OK ] Crash.NextTestGetsAFreshServer"));
+  EXPECT_THAT(result.output, HasSubstr("died during test Crash.ServerDiesDuringThisTest"));
+  EXPECT_THAT(result.output, HasSubstr("SIGABRT"));
+  EXPECT_THAT(result.output, HasSubstr("crashing as asked"));
+  EXPECT_THAT(result.output, HasSubstr("The next test gets a fresh server."));
+  EXPECT_EQ(CountOf(result.output, "1 FAILED TEST"), 1u) << result.output;
+}
+
+TEST(Scope, ThreadedTemplateFailsAtOnceNamingTheThreads) {
+  RunResult result =
+      RunScenario({"--thread-before-checkpoint", "--gtest_filter=Isolation.First"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("reached ServerContext::Checkpoint() with 2 threads"));
+  EXPECT_THAT(result.output, HasSubstr("start threads"));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Isolation.First"));
+  EXPECT_LT(result.elapsed, milliseconds(4000)) << "it waited for start_timeout";
+}
+
+TEST(Scope, SuiteScopeSharesAServerWithinASuiteOnly) {
+  RunResult result = RunScenario({"--scope=suite", "--gtest_filter=SuiteA.*:SuiteB.*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("[  PASSED  ] 3 tests."));
+}
+
+TEST(Scope, KilledBinaryLeavesNeitherTemplateNorClone) {
+  RunOptions options;
+  options.kill_when = [](const std::string& output) {
+    return output.find("hanging in pid") != std::string::npos;
+  };
+  // RunScenario checks that no process with the run's marker is left.
+  RunResult result = RunScenario({"--gtest_filter=Hang.*"}, options);
+  EXPECT_EQ(result.signal, 9) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("hanging in pid"));
+}
+
+}  // namespace
