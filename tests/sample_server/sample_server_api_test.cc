@@ -245,6 +245,27 @@ TEST(SampleServerApi, KeysAreOneTo256BytesOfUnreservedCharacters) {
       << "a PUT with a bad key stored something";
 }
 
+// "." and ".." are sent raw: curl, browsers and httplib's URL handling remove
+// dot segments, so no client that follows RFC 3986 could address them again.
+TEST(SampleServerApi, DotSegmentKeysAre400) {
+  for (const std::string key : {".", ".."}) {
+    for (const std::string method : {"PUT", "GET", "DELETE"}) {
+      const std::string body = method == "PUT" ? "value" : "";
+      auto reply = SendRaw(*server, Request(method, "/v1/kv/" + key,
+                                            "Content-Length: " + std::to_string(body.size()) +
+                                                "\r\nConnection: close\r\n",
+                                            body));
+      ASSERT_TRUE(reply) << method << " " << key << ": no reply";
+      EXPECT_EQ(reply->status, 400) << method << " " << key;
+      EXPECT_TRUE(IsJsonError(reply->body, "bad_key")) << method << " " << key;
+    }
+  }
+  auto client = MakeClient(*server);
+  EXPECT_EQ(client->Put("/v1/kv/..a", "dots", "text/plain")->status, 201)
+      << "only the whole key \"..\" is a dot segment";
+  EXPECT_EQ(client->Get("/v1/kv/..a")->body, "dots");
+}
+
 TEST(SampleServerApi, ValueAtTheLimitIsStoredAndOneByteMoreIs413) {
   auto client = MakeClient(*server);
   const std::string largest = sample_server_test::MakeValue("largest", kMaxValue);
