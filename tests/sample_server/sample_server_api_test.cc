@@ -20,6 +20,8 @@
 namespace {
 
 using sample_server_test::IsJsonError;
+using sample_server_test::kSmallMaxValue;
+using sample_server_test::Request;
 using sample_server_test::MakeClient;
 using sample_server_test::RawConnection;
 using sample_server_test::SendRaw;
@@ -49,17 +51,7 @@ gtest_fork_env::ForkServerEnv* const server = static_cast<gtest_fork_env::ForkSe
 // requests must fit in one TCP segment. AddSampleServer does what the lines
 // above do.
 const size_t kMaxValue = sample_server::Config().max_value_bytes;
-constexpr size_t kSmallMaxValue = 1000;
-gtest_fork_env::ForkServerEnv* const small = sample_server_test::AddSampleServer("kv-small", [] {
-  sample_server::Config config;
-  config.max_value_bytes = kSmallMaxValue;
-  return config;
-});
-
-std::string Request(const std::string& method, const std::string& target,
-                    const std::string& headers = "", const std::string& body = "") {
-  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n" + body;
-}
+gtest_fork_env::ForkServerEnv* const small = sample_server_test::AddSmallSampleServer();
 
 TEST(SampleServerApi, HealthzAnswersOk) {
   auto client = MakeClient(*server);
