@@ -12,6 +12,9 @@
 #                              the same, with GoogleTest itself from FetchContent
 #                              of /usr/src/googletest and the system GoogleTest
 #                              hidden (CMAKE_DISABLE_FIND_PACKAGE_GTest)
+#   consumer.server_only       a production server's project: COMPONENTS
+#                              httplib_server of the install, no GoogleTest on
+#                              the machine (CMAKE_DISABLE_FIND_PACKAGE_GTest)
 #   consumer.inner_folder      add_subdirectory of the inner gtest_fork_env/
 #                              folder stops with a message naming the right one
 #   consumer.build_testing_off this project configured with -DBUILD_TESTING=OFF
@@ -97,6 +100,19 @@ if(GTEST_FORK_ENV_INSTALL)
   # Only the prefix: the consumer must find everything else on its own.
   consumer_add_test(find_package find_package "-DCMAKE_PREFIX_PATH=${_consumer_prefix}")
   set_tests_properties(consumer.find_package PROPERTIES
+    FIXTURES_REQUIRED gtest_fork_env_installed)
+  # A production server's project, without GoogleTest: COMPONENTS
+  # httplib_server of the installed package, with GoogleTest hidden.
+  add_test(NAME consumer.server_only
+    COMMAND ${CMAKE_CTEST_COMMAND} ${_consumer_config}
+      --build-and-test "${_consumer_source}/server_only" "${_consumer_work}/server_only"
+      ${_consumer_generator}
+      --build-options ${_consumer_options} "-DCMAKE_PREFIX_PATH=${_consumer_prefix}"
+        -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON
+      --test-command ${CMAKE_CTEST_COMMAND} ${_consumer_config}
+        --output-on-failure --no-tests=error)
+  set_tests_properties(consumer.server_only PROPERTIES
+    LABELS consumer TIMEOUT 600 PROCESSORS ${GTEST_FORK_ENV_CONSUMER_JOBS}
     FIXTURES_REQUIRED gtest_fork_env_installed)
   # The exported build tree, without installing.
   consumer_add_test(find_package_build_tree find_package
