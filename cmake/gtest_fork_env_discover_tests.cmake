@@ -114,6 +114,13 @@ function(_gtest_fork_env_add_batch target batch prefix timeout discovery_timeout
 endfunction()
 
 function(gtest_fork_env_discover_tests target)
+  # GoogleTest.cmake keeps the path of its discovery script in a variable of
+  # the directory that included it. Included above, in gtest_fork_env's own
+  # directory under add_subdirectory/FetchContent, that variable is missing in
+  # the caller's directory unless the caller ran FindGTest (which includes
+  # GoogleTest.cmake), as a project that fetches GoogleTest does not. Included
+  # here it is set in this function's scope, which gtest_discover_tests sees.
+  include(GoogleTest)
   # gtest_discover_tests' own keywords are listed too, so that each of them
   # ends the value list of the keyword before it (PROPERTIES, LABELS).
   set(flags ALLOW_SKIPS NO_PRETTY_TYPES NO_PRETTY_VALUES)

@@ -9,10 +9,12 @@
 #                                       file, gtest_fork_envTargets*.cmake, the
 #                                       cpp-httplib find module it uses and
 #                                       gtest_fork_env_discover_tests.cmake
-#   lib/pkgconfig/gtest_fork_env.pc
+#   lib/libgtest_fork_env_server.a      what runs in a server process
+#   lib/pkgconfig/gtest_fork_env.pc, gtest_fork_env_server.pc
 #
-# Exported targets: gtest_fork_env::gtest_fork_env, and gtest_fork_env::httplib
-# when cpp-httplib was found. The build tree is exported too: a project can use
+# Exported targets: gtest_fork_env::gtest_fork_env, gtest_fork_env::server
+# (what runs in a server process, no GoogleTest), and gtest_fork_env::httplib
+# and gtest_fork_env::httplib_server when cpp-httplib was found. The build tree is exported too: a project can use
 # find_package(gtest_fork_env) with gtest_fork_env_DIR set to this build
 # directory, without installing.
 
@@ -24,10 +26,10 @@ set(GTEST_FORK_ENV_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/gtest_fork_en
 set(GTEST_FORK_ENV_INSTALL_PKGCONFIGDIR "${CMAKE_INSTALL_LIBDIR}/pkgconfig"
     CACHE STRING "Where to install gtest_fork_env.pc, relative to the prefix")
 
-set(_gtest_fork_env_targets gtest_fork_env)
+set(_gtest_fork_env_targets gtest_fork_env gtest_fork_env_server)
 set(GTEST_FORK_ENV_WITH_HTTPLIB OFF)
 if(TARGET gtest_fork_env_httplib)
-  list(APPEND _gtest_fork_env_targets gtest_fork_env_httplib)
+  list(APPEND _gtest_fork_env_targets gtest_fork_env_httplib gtest_fork_env_httplib_server)
   set(GTEST_FORK_ENV_WITH_HTTPLIB ON)
 endif()
 # spdlog is a private dependency: a static library still needs it at link
@@ -133,5 +135,9 @@ foreach(_gtest_fork_env_dir LIBDIR INCLUDEDIR)
 endforeach()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/gtest_fork_env.pc.in
                ${PROJECT_BINARY_DIR}/gtest_fork_env.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/gtest_fork_env.pc
+# The server library alone, for a server executable that must not need
+# GoogleTest.
+configure_file(${PROJECT_SOURCE_DIR}/cmake/gtest_fork_env_server.pc.in
+               ${PROJECT_BINARY_DIR}/gtest_fork_env_server.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/gtest_fork_env.pc ${PROJECT_BINARY_DIR}/gtest_fork_env_server.pc
         DESTINATION ${GTEST_FORK_ENV_INSTALL_PKGCONFIGDIR})

@@ -57,6 +57,7 @@
 #include "key.h"
 #include "sample_server/serve.h"
 #include "store.h"
+#include "support/http_reply.h"
 
 namespace {
 
@@ -131,15 +132,7 @@ struct Seen {
   size_t body_start = 0;  // offset in the input where the body begins
 };
 
-struct Reply {
-  int status = 0;
-  httplib::Headers headers;
-  std::string body;
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
+using Reply = test_support::HttpReply;
 
 std::string Shown(std::string_view text, size_t limit = 200) {
   std::string out;
@@ -167,21 +160,10 @@ std::string Shown(std::string_view text, size_t limit = 200) {
 std::optional<Reply> ParseReply(std::string_view output, bool head) {
   for (;;) {
     const size_t end = output.find("\r\n\r\n");
-    if (output.substr(0, 9) != "HTTP/1.1 " || end == std::string_view::npos || output.size() < 12) {
-      return std::nullopt;
-    }
-    Reply reply;
-    reply.status = std::atoi(std::string(output.substr(9, 3)).c_str());
-    std::string_view head_lines = output.substr(0, end + 2);
-    size_t line = head_lines.find("\r\n") + 2;
-    while (line < head_lines.size()) {
-      const size_t line_end = head_lines.find("\r\n", line);
-      const size_t colon = head_lines.find(": ", line);
-      if (colon == std::string_view::npos || colon > line_end) return std::nullopt;
-      reply.headers.emplace(std::string(head_lines.substr(line, colon - line)),
-                            std::string(head_lines.substr(colon + 2, line_end - colon - 2)));
-      line = line_end + 2;
-    }
+    if (end == std::string_view::npos) return std::nullopt;
+    std::optional<Reply> parsed = test_support::ParseReplyHead(output.substr(0, end + 2));
+    if (!parsed) return std::nullopt;
+    Reply reply = std::move(*parsed);
     output.remove_prefix(end + 4);
     if (reply.status == 100) continue;
     const std::string length = reply.header("Content-Length");

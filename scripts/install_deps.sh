@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config git
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev googletest  # googletest: its sources, for consumer.fetchcontent_googletest
   libcpp-httplib-dev libspdlog-dev
   nlohmann-json3-dev libcli11-dev
   libbenchmark-dev

@@ -8,6 +8,17 @@
 #                              against this build tree's export, uninstalled
 #   consumer.add_subdirectory  add_subdirectory of this source tree
 #   consumer.fetchcontent      FetchContent_Declare(SOURCE_DIR <this tree>)
+#   consumer.fetchcontent_googletest
+#                              the same, with GoogleTest itself from FetchContent
+#                              of /usr/src/googletest and the system GoogleTest
+#                              hidden (CMAKE_DISABLE_FIND_PACKAGE_GTest)
+#   consumer.server_only       a production server's project: COMPONENTS
+#                              httplib_server of the install, no GoogleTest on
+#                              the machine (CMAKE_DISABLE_FIND_PACKAGE_GTest)
+#   consumer.inner_folder      add_subdirectory of the inner gtest_fork_env/
+#                              folder stops with a message naming the right one
+#   consumer.build_testing_off this project configured with -DBUILD_TESTING=OFF
+#                              registers no test and adds no test directory
 #
 # Run them with `ctest -L consumer`. Each one configures and builds a project
 # of its own (the two subproject modes compile the library again), so they
@@ -90,6 +101,19 @@ if(GTEST_FORK_ENV_INSTALL)
   consumer_add_test(find_package find_package "-DCMAKE_PREFIX_PATH=${_consumer_prefix}")
   set_tests_properties(consumer.find_package PROPERTIES
     FIXTURES_REQUIRED gtest_fork_env_installed)
+  # A production server's project, without GoogleTest: COMPONENTS
+  # httplib_server of the installed package, with GoogleTest hidden.
+  add_test(NAME consumer.server_only
+    COMMAND ${CMAKE_CTEST_COMMAND} ${_consumer_config}
+      --build-and-test "${_consumer_source}/server_only" "${_consumer_work}/server_only"
+      ${_consumer_generator}
+      --build-options ${_consumer_options} "-DCMAKE_PREFIX_PATH=${_consumer_prefix}"
+        -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON
+      --test-command ${CMAKE_CTEST_COMMAND} ${_consumer_config}
+        --output-on-failure --no-tests=error)
+  set_tests_properties(consumer.server_only PROPERTIES
+    LABELS consumer TIMEOUT 600 PROCESSORS ${GTEST_FORK_ENV_CONSUMER_JOBS}
+    FIXTURES_REQUIRED gtest_fork_env_installed)
   # The exported build tree, without installing.
   consumer_add_test(find_package_build_tree find_package
     "-Dgtest_fork_env_DIR=${PROJECT_BINARY_DIR}")
@@ -97,3 +121,34 @@ endif()
 
 consumer_add_test(add_subdirectory add_subdirectory)
 consumer_add_test(fetchcontent fetchcontent)
+
+# googletest's own quick start: GoogleTest through FetchContent, none on the
+# system. CMAKE_DISABLE_FIND_PACKAGE_GTest makes any find_package(GTest
+# REQUIRED) an error, so the system's GoogleTest cannot hide a missing guard.
+find_path(GTEST_FORK_ENV_GTEST_SOURCE_DIR CMakeLists.txt PATHS /usr/src/googletest
+          NO_DEFAULT_PATH DOC "GoogleTest's sources, for consumer.fetchcontent_googletest")
+if(GTEST_FORK_ENV_GTEST_SOURCE_DIR)
+  consumer_add_test(fetchcontent_googletest fetchcontent_googletest
+    "-DGTEST_SOURCE_DIR=${GTEST_FORK_ENV_GTEST_SOURCE_DIR}"
+    -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON)
+else()
+  message(STATUS "gtest_fork_env: no /usr/src/googletest (googletest), so no "
+                 "consumer.fetchcontent_googletest")
+endif()
+
+# add_subdirectory of the inner folder: configuring must stop with a message
+# that names the right folder (tests/consumers/inner_folder.cmake).
+add_test(NAME consumer.inner_folder
+  COMMAND ${CMAKE_COMMAND} "-DSOURCE_DIR=${PROJECT_SOURCE_DIR}"
+    "-DCONSUMER_DIR=${_consumer_source}" "-DBINARY_DIR=${_consumer_work}/inner_folder"
+    "-DGENERATOR=${CMAKE_GENERATOR}" -P "${_consumer_source}/inner_folder.cmake")
+set_tests_properties(consumer.inner_folder PROPERTIES LABELS consumer TIMEOUT 120)
+
+# -DBUILD_TESTING=OFF, CTest's convention, turns the tests off at the top
+# level (tests/consumers/build_testing_off.cmake says how it checks).
+add_test(NAME consumer.build_testing_off
+  COMMAND ${CMAKE_COMMAND} "-DSOURCE_DIR=${PROJECT_SOURCE_DIR}"
+    "-DBINARY_DIR=${_consumer_work}/build_testing_off" "-DGENERATOR=${CMAKE_GENERATOR}"
+    "-DCTEST_COMMAND=${CMAKE_CTEST_COMMAND}"
+    -P "${_consumer_source}/build_testing_off.cmake")
+set_tests_properties(consumer.build_testing_off PROPERTIES LABELS consumer TIMEOUT 300)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <ostream>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -62,37 +63,101 @@ void ExpectFailedNotSkipped(const RunResult& result) {
   EXPECT_THAT(result.output, Not(HasSubstr("[  SKIPPED ]")));
 }
 
-// --- A server that fails to start --------------------------------------
+// --- A server that fails to start: one table ------------------------------
 
-TEST(StartFailure, AbortIsReportedWithSignalNameAndLogTail) {
-  RunResult result = RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=abort")));
+// A run of a scenario whose server fails to start: the binary must fail (not
+// skip), and its output must say what happened and what to do.
+struct FailedStartCase {
+  std::string name;                   // the test's name
+  std::string scenario;               // binary in SCENARIO_DIR
+  std::vector<std::string> env;       // picks the failure
+  std::vector<std::string> expected;  // substrings of the output, in any order
+  long max_elapsed_ms = 0;            // an early failure does not wait out start_timeout
+};
+
+std::ostream& operator<<(std::ostream& out, const FailedStartCase& c) { return out << c.name; }
+
+const std::vector<FailedStartCase> kFailedStarts = {
+    // Both tests fail; neither body runs against a dead server. An early exit
+    // does not wait out start_timeout (20 s in the scenario).
+    {"StartAbort",
+     "scenario_start_failure",
+     {"START_FAILURE=abort"},
+     {"server 'failing-abort'", "was killed by SIGABRT", "before it was ready",
+      "  | server starting in mode abort", "What to do:", "[  FAILED  ] StartFailure.First",
+      "[  FAILED  ] StartFailure.Second"},
+     10000},
+    {"StartExitCode",
+     "scenario_start_failure",
+     {"START_FAILURE=exit_code"},
+     {"server 'failing-exit_code'", "exited with code 3 after"}},
+    {"StartThrows",
+     "scenario_start_failure",
+     {"START_FAILURE=throw"},
+     {"exited with code 70", "the server function threw: boom at start"}},
+    {"StartNeverReady",
+     "scenario_start_failure",
+     {"START_FAILURE=never_ready"},
+     {"was not ready within start_timeout (300 ms)", "never reported its port", "It was killed."}},
+    {"StartProbeRefused",
+     "scenario_start_failure",
+     {"START_FAILURE=refuses"},
+     {"TCP connect to 127.0.0.1:1 failed", "Connection refused"}},
+    {"ExecMissingProgram",
+     "scenario_exec_failure",
+     {"EXEC_CASE=missing"},
+     {"server 'program-missing' (exec mode) was not started: exec of '/nonexistent/bin/server' "
+      "failed: No such file or directory",
+      "check the program's path"},
+     3000},
+    {"ExecProgramExitsAtOnce",
+     "scenario_exec_failure",
+     {"EXEC_CASE=exits"},
+     {"exited with code 2 after", "  | cannot read config /etc/nowhere.conf", "run `/bin/sh -c"}},
+    {"ExecNeverReady",
+     "scenario_exec_failure",
+     {"EXEC_CASE=never_ready"},
+     {"was not ready within start_timeout (300 ms): TCP connect to 127.0.0.1:",
+      "Connection refused", "  | listening soon on "}},
+    {"ExecLogLineNeverSeen",
+     "scenario_exec_failure",
+     {"EXEC_CASE=never_logs"},
+     {"waiting for a line of its output to match /ready to accept/ failed",
+      "failed: no line of its output matched on all"}},
+    {"ExecDaemonizes",
+     "scenario_exec_failure",
+     {"EXEC_CASE=daemonizes"},
+     {"exited with code 0 after",
+      "the program daemonized (forked into the background and exited). Those processes were "
+      "killed.",
+      "run it in the foreground"}},
+    {"ExecUnknownPlaceholder",
+     "scenario_exec_failure",
+     {"EXEC_CASE=unknown_placeholder"},
+     {"unknown placeholder {upstream.port}: no server named 'upstream' was started before this "
+      "one"}},
+};
+
+class FailedStart : public ::testing::TestWithParam<FailedStartCase> {};
+
+TEST_P(FailedStart, FailsNotSkipsAndSaysWhatHappened) {
+  const FailedStartCase& c = GetParam();
+  RunResult result = RunScenario(c.scenario, {}, WithEnv(c.env));
   ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("server 'failing-abort'"));
-  EXPECT_THAT(result.output, HasSubstr("was killed by SIGABRT"));
-  EXPECT_THAT(result.output, HasSubstr("before it was ready"));
-  EXPECT_THAT(result.output, HasSubstr("  | server starting in mode abort"));
-  EXPECT_THAT(result.output, HasSubstr("What to do:"));
-  // Both tests fail; neither body runs against a dead server.
-  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] StartFailure.First"));
-  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] StartFailure.Second"));
-  // An early exit does not wait out start_timeout (20 s in the scenario).
-  EXPECT_LT(result.elapsed.count(), 10000);
+  for (const std::string& expected : c.expected) {
+    EXPECT_THAT(result.output, HasSubstr(expected));
+  }
+  if (c.max_elapsed_ms > 0) {
+    EXPECT_LT(result.elapsed.count(), c.max_elapsed_ms);
+  }
 }
 
-TEST(StartFailure, ExitCodeIsReported) {
-  RunResult result =
-      RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=exit_code")));
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("server 'failing-exit_code'"));
-  EXPECT_THAT(result.output, HasSubstr("exited with code 3 after"));
-}
+INSTANTIATE_TEST_SUITE_P(Scenarios, FailedStart, ::testing::ValuesIn(kFailedStarts),
+                         [](const ::testing::TestParamInfo<FailedStartCase>& info) {
+                           return info.param.name;
+                         });
 
-TEST(StartFailure, ExceptionIsReportedWithItsMessage) {
-  RunResult result = RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=throw")));
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("exited with code 70"));
-  EXPECT_THAT(result.output, HasSubstr("the server function threw: boom at start"));
-}
+// --- A server that fails to start: the cases with checks of their own -------
 
 TEST(StartFailure, ExitInTheServerRunsNoHandlerOfTheTestBinary) {
   RunResult result =
@@ -105,23 +170,6 @@ TEST(StartFailure, ExitInTheServerRunsNoHandlerOfTheTestBinary) {
   EXPECT_EQ(CountOf(result.output, "BUFFERED BEFORE FORK"), 1u) << result.output;
   EXPECT_THAT(result.output, Not(HasSubstr("  | PARENT ATEXIT")));
   EXPECT_THAT(result.output, Not(HasSubstr("  | BUFFERED BEFORE FORK")));
-}
-
-TEST(StartFailure, NeverReadyTimesOutAndSaysWhatItWaitedFor) {
-  RunResult result =
-      RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=never_ready")));
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("was not ready within start_timeout (300 ms)"));
-  EXPECT_THAT(result.output, HasSubstr("never reported its port"));
-  EXPECT_THAT(result.output, HasSubstr("It was killed."));
-}
-
-TEST(StartFailure, RefusedProbeNamesTheProbeAndTheLastError) {
-  RunResult result =
-      RunScenario("scenario_start_failure", {}, WithEnv(Env("START_FAILURE=refuses")));
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("TCP connect to 127.0.0.1:1 failed"));
-  EXPECT_THAT(result.output, HasSubstr("Connection refused"));
 }
 
 TEST(StartFailure, CtestReportsFailedNotSkipped) {
@@ -293,41 +341,6 @@ RunResult RunExecCase(const std::string& which, std::vector<std::string> env = {
   return RunScenario("scenario_exec_failure", {}, WithEnv(env));
 }
 
-TEST(ExecFailure, MissingProgramFailsAtOnceWithTheExecError) {
-  RunResult result = RunExecCase("missing");
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("server 'program-missing' (exec mode) was not started: "
-                                       "exec of '/nonexistent/bin/server' failed: No such file "
-                                       "or directory"));
-  EXPECT_THAT(result.output, HasSubstr("check the program's path"));
-  EXPECT_LT(result.elapsed.count(), 3000);
-}
-
-TEST(ExecFailure, ProgramThatExitsAtOnceIsReportedWithItsOutput) {
-  RunResult result = RunExecCase("exits");
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("exited with code 2 after"));
-  EXPECT_THAT(result.output, HasSubstr("  | cannot read config /etc/nowhere.conf"));
-  EXPECT_THAT(result.output, HasSubstr("run `/bin/sh -c"));
-}
-
-TEST(ExecFailure, ProgramNeverReadyTimesOutNamingTheProbe) {
-  RunResult result = RunExecCase("never_ready");
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("was not ready within start_timeout (300 ms): TCP connect "
-                                       "to 127.0.0.1:"));
-  EXPECT_THAT(result.output, HasSubstr("Connection refused"));
-  EXPECT_THAT(result.output, HasSubstr("  | listening soon on "));
-}
-
-TEST(ExecFailure, LogLineProbeSaysWhatItWaitedFor) {
-  RunResult result = RunExecCase("never_logs");
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output,
-              HasSubstr("waiting for a line of its output to match /ready to accept/ failed"));
-  EXPECT_THAT(result.output, HasSubstr("last: no line of its output matched"));
-}
-
 TEST(ExecFailure, ProgramIgnoringSigtermIsKilled) {
   RunResult result = RunExecCase("ignores_sigterm");
   EXPECT_EQ(result.exit_code, 0) << result.output;
@@ -335,15 +348,6 @@ TEST(ExecFailure, ProgramIgnoringSigtermIsKilled) {
   pid_t server = std::atoi(ValueAfter(result.output, "SERVER_PID").c_str());
   ASSERT_GT(server, 0);
   EXPECT_FALSE(ProcessAlive(server));
-}
-
-TEST(ExecFailure, DaemonizingProgramIsNamedAndWhatItLeftIsKilled) {
-  RunResult result = RunExecCase("daemonizes");
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("exited with code 0 after"));
-  EXPECT_THAT(result.output, HasSubstr("the program daemonized (forked into the background and "
-                                       "exited). Those processes were killed."));
-  EXPECT_THAT(result.output, HasSubstr("run it in the foreground"));
 }
 
 TEST(ExecFailure, DaemonInANewSessionIsNamedAsOutOfReach) {
@@ -368,13 +372,6 @@ TEST(ExecFailure, DaemonInANewSessionIsNamedAsOutOfReach) {
   EXPECT_THAT(result.output, HasSubstr("exited with code 0 after"));
   EXPECT_THAT(result.output, HasSubstr("Something still answers on its port: it probably "
                                        "daemonized into a session of its own"));
-}
-
-TEST(ExecFailure, UnknownPlaceholderIsAnErrorBeforeAnythingRuns) {
-  RunResult result = RunExecCase("unknown_placeholder");
-  ExpectFailedNotSkipped(result);
-  EXPECT_THAT(result.output, HasSubstr("unknown placeholder {upstream.port}: no server named "
-                                       "'upstream' was started before this one"));
 }
 
 // --- Several servers, restarts, per-test logs -----------------------------

@@ -149,7 +149,7 @@ uint64_t ReplayRecords(int fd, uint64_t offset, uint64_t size, const DataLog::Ap
       return offset;
     }
     std::string_view key = std::string_view(record).substr(kHeaderBytes, key_size);
-    if (Crc32(std::string_view(record).substr(4)) != GetU32(header) || !IsValidKey(key)) {
+    if (Crc32(std::string_view(record).substr(4)) != GetU32(header) || !IsStoredKey(key)) {
       *damage = "a record whose checksum does not match";
       return offset;
     }

@@ -91,6 +91,8 @@ bool CheckKey(const std::string& key, Response& res) {
   if (IsValidKey(key)) return true;
   std::string detail =
       key.empty() ? "the key is empty"
+      : IsDotSegment(key)
+          ? "the key \"" + key + "\" is a dot segment, which clients remove from URLs"
       : key.size() > kMaxKeyBytes
           ? "the key is " + std::to_string(key.size()) + " bytes long; the limit is " +
                 std::to_string(kMaxKeyBytes)

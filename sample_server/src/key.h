@@ -25,6 +25,20 @@ inline bool IsKeyText(std::string_view text) {
   return true;
 }
 
-inline bool IsValidKey(std::string_view key) { return !key.empty() && IsKeyText(key); }
+// "." and ".." are dot segments: curl, browsers and most HTTP libraries
+// remove them from a path before sending (RFC 3986, section 5.2.4), so a key
+// named so could be stored but never addressed again by such a client.
+inline bool IsDotSegment(std::string_view key) { return key == "." || key == ".."; }
+
+// Whether a request may name `key`: 1 to kMaxKeyBytes key characters, and not
+// a dot segment.
+inline bool IsValidKey(std::string_view key) {
+  return !key.empty() && IsKeyText(key) && !IsDotSegment(key);
+}
+
+// Whether a data file record may hold `key`. Looser than IsValidKey: a file
+// written before dot segments were refused may hold "." or "..", and that
+// is not damage, so the record is replayed rather than cut off.
+inline bool IsStoredKey(std::string_view key) { return !key.empty() && IsKeyText(key); }
 
 }  // namespace sample_server

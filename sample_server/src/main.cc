@@ -2,14 +2,10 @@
 //
 //   sample_server --host 127.0.0.1 --port 8080 --data-file kv.log
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <string>
-#include <thread>
 
 #include "gtest_fork_env/server_context.h"
 #include "sample_server/serve.h"
@@ -33,27 +29,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{1024}));
   CLI11_PARSE(app, argc, argv);
 
-  // Serve() reports the bound port the way a ForkServerEnv child does,
-  // through ServerContext::NotifyListening on a pipe; here the pipe ends in
-  // this thread, which prints the address once the server listens.
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    std::perror("sample_server: pipe");
-    return 1;
-  }
+  // Serve() reports the bound port through ServerContext::NotifyListening,
+  // which here prints the address.
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::thread announcer([read_fd = pipe_fds[0], &shown_host] {
-    std::string line;
-    char c;
-    while (read(read_fd, &c, 1) == 1 && c != '\n') line += c;
-    close(read_fd);
-    if (line.empty()) return;  // never bound
-    std::printf("listening on http://%s:%s\n", shown_host.c_str(), line.c_str());
+  gtest_fork_env::ServerContext context("sample_server", host, port, [&](uint16_t bound_port) {
+    std::printf("listening on http://%s:%u\n", shown_host.c_str(), bound_port);
     std::fflush(stdout);
   });
-  gtest_fork_env::ServerContext context("sample_server", host, port, pipe_fds[1]);
-  const int code = sample_server::Serve(context, config);
-  if (!context.notified()) close(pipe_fds[1]);  // NotifyListening closes it otherwise
-  announcer.join();
-  return code;
+  return sample_server::Serve(context, config);
 }

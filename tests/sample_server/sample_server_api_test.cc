@@ -20,6 +20,8 @@
 namespace {
 
 using sample_server_test::IsJsonError;
+using sample_server_test::kSmallMaxValue;
+using sample_server_test::Request;
 using sample_server_test::MakeClient;
 using sample_server_test::RawConnection;
 using sample_server_test::SendRaw;
@@ -49,17 +51,7 @@ gtest_fork_env::ForkServerEnv* const server = static_cast<gtest_fork_env::ForkSe
 // requests must fit in one TCP segment. AddSampleServer does what the lines
 // above do.
 const size_t kMaxValue = sample_server::Config().max_value_bytes;
-constexpr size_t kSmallMaxValue = 1000;
-gtest_fork_env::ForkServerEnv* const small = sample_server_test::AddSampleServer("kv-small", [] {
-  sample_server::Config config;
-  config.max_value_bytes = kSmallMaxValue;
-  return config;
-});
-
-std::string Request(const std::string& method, const std::string& target,
-                    const std::string& headers = "", const std::string& body = "") {
-  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n" + body;
-}
+gtest_fork_env::ForkServerEnv* const small = sample_server_test::AddSmallSampleServer();
 
 TEST(SampleServerApi, HealthzAnswersOk) {
   auto client = MakeClient(*server);
@@ -243,6 +235,27 @@ TEST(SampleServerApi, KeysAreOneTo256BytesOfUnreservedCharacters) {
   }
   EXPECT_EQ(Json::parse(client->Get("/v1/kv")->body).size(), stored_before)
       << "a PUT with a bad key stored something";
+}
+
+// "." and ".." are sent raw: curl, browsers and httplib's URL handling remove
+// dot segments, so no client that follows RFC 3986 could address them again.
+TEST(SampleServerApi, DotSegmentKeysAre400) {
+  for (const std::string key : {".", ".."}) {
+    for (const std::string method : {"PUT", "GET", "DELETE"}) {
+      const std::string body = method == "PUT" ? "value" : "";
+      auto reply = SendRaw(*server, Request(method, "/v1/kv/" + key,
+                                            "Content-Length: " + std::to_string(body.size()) +
+                                                "\r\nConnection: close\r\n",
+                                            body));
+      ASSERT_TRUE(reply) << method << " " << key << ": no reply";
+      EXPECT_EQ(reply->status, 400) << method << " " << key;
+      EXPECT_TRUE(IsJsonError(reply->body, "bad_key")) << method << " " << key;
+    }
+  }
+  auto client = MakeClient(*server);
+  EXPECT_EQ(client->Put("/v1/kv/..a", "dots", "text/plain")->status, 201)
+      << "only the whole key \"..\" is a dot segment";
+  EXPECT_EQ(client->Get("/v1/kv/..a")->body, "dots");
 }
 
 TEST(SampleServerApi, ValueAtTheLimitIsStoredAndOneByteMoreIs413) {

@@ -40,6 +40,8 @@
 namespace {
 
 using sample_server_test::IsJsonError;
+using sample_server_test::kSmallMaxValue;
+using sample_server_test::Request;
 using sample_server_test::MakeClient;
 using sample_server_test::RawConnection;
 using sample_server_test::RawReply;
@@ -51,17 +53,7 @@ using Clock = std::chrono::steady_clock;
 // and one with 1000-byte values for the body limits.
 gtest_fork_env::ForkServerEnv* const server =
     sample_server_test::AddSampleServer("kv", [] { return sample_server::Config(); });
-constexpr size_t kSmallMaxValue = 1000;
-gtest_fork_env::ForkServerEnv* const small = sample_server_test::AddSampleServer("kv-small", [] {
-  sample_server::Config config;
-  config.max_value_bytes = kSmallMaxValue;
-  return config;
-});
-
-std::string Request(const std::string& method, const std::string& target,
-                    const std::string& headers = "", const std::string& body = "") {
-  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n" + body;
-}
+gtest_fork_env::ForkServerEnv* const small = sample_server_test::AddSmallSampleServer();
 
 // What became of a request sent on a connection of its own.
 struct Outcome {

@@ -75,7 +75,10 @@ class LocalServer {
   // Starts a new server process on the data file and waits until it is
   // ready; false when it did not start (the environment reports why).
   bool Start() {
-    gtest_fork_env::Options options = sample_server_test::ServerOptions("local");
+    // Each its own name: two environments may not share one.
+    static int instances = 0;
+    gtest_fork_env::Options options =
+        sample_server_test::ServerOptions("local-" + std::to_string(++instances));
     // Made inside a test, this environment is unknown to a re-executed copy
     // of the binary, so it must fork (the test process has one thread here).
     options.spawn_mode = gtest_fork_env::SpawnMode::kFork;

@@ -40,6 +40,14 @@ gtest_fork_env::ForkServerEnv* AddSampleServer(std::string name,
   return env;
 }
 
+gtest_fork_env::ForkServerEnv* AddSmallSampleServer() {
+  return AddSampleServer("kv-small", [] {
+    sample_server::Config config;
+    config.max_value_bytes = kSmallMaxValue;
+    return config;
+  });
+}
+
 std::unique_ptr<httplib::Client> MakeClient(const gtest_fork_env::ForkServerEnv& env) {
   auto client = std::make_unique<httplib::Client>(env.host(), env.port());
   client->set_keep_alive(true);
@@ -103,20 +111,10 @@ std::optional<RawReply> RawConnection::ReadReply(milliseconds timeout) {
   while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
     if (!read_more()) return std::nullopt;
   }
-  RawReply reply;
-  std::string head = buffer_.substr(0, header_end + 2);
-  if (head.compare(0, 9, "HTTP/1.1 ") != 0 || head.size() < 12) return std::nullopt;
-  reply.status = std::atoi(head.c_str() + 9);
-  size_t line = head.find("\r\n") + 2;
-  while (line < head.size()) {
-    size_t end = head.find("\r\n", line);
-    size_t colon = head.find(':', line);
-    if (colon != std::string::npos && colon < end) {
-      size_t value = head.find_first_not_of(' ', colon + 1);
-      reply.headers.emplace(head.substr(line, colon - line), head.substr(value, end - value));
-    }
-    line = end + 2;
-  }
+  std::optional<RawReply> parsed = test_support::ParseReplyHead(
+      std::string_view(buffer_).substr(0, header_end + 2));
+  if (!parsed) return std::nullopt;
+  RawReply reply = std::move(*parsed);
   auto length = reply.headers.find("Content-Length");
   const size_t body_size =
       length == reply.headers.end() ? 0 : std::strtoull(length->second.c_str(), nullptr, 10);

@@ -18,6 +18,7 @@
 #include "gtest_fork_env/fork_server_env.h"
 #include "gtest_fork_env/options.h"
 #include "sample_server/serve.h"
+#include "support/http_reply.h"
 
 namespace sample_server_test {
 
@@ -36,18 +37,16 @@ gtest_fork_env::ForkServerEnv* AddSampleServer(std::string name,
 // 5 s, read and write 30 s).
 std::unique_ptr<httplib::Client> MakeClient(const gtest_fork_env::ForkServerEnv& env);
 
-// One HTTP response as read off the wire.
-struct RawReply {
-  int status = 0;
-  httplib::Headers headers;
-  std::string body;
+// One HTTP response as read off the wire (shared with the request fuzzer).
+using RawReply = test_support::HttpReply;
+// A raw request for 127.0.0.1 (test_support::Request).
+using test_support::Request;
 
-  // The first value of header `name`, or "".
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
+// The suites' second server: the defaults but 1000-byte values, for the body
+// limit tests whose requests must fit in one TCP segment.
+inline constexpr size_t kSmallMaxValue = 1000;
+// Registers it as "kv-small", for a static initializer of a test file.
+gtest_fork_env::ForkServerEnv* AddSmallSampleServer();
 
 // A TCP connection that sends bytes as they are, for malformed requests.
 // Never raises SIGPIPE; every read is bounded by a deadline.

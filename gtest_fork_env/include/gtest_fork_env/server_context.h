@@ -17,6 +17,11 @@ class ServerContext {
   // Made by ForkServerEnv; public for tests of server functions. `notify_fd`
   // is the write end of the pipe the parent waits on (-1: nobody waits).
   ServerContext(std::string name, std::string host, uint16_t port, int notify_fd);
+  // For a server run on its own, outside any test (a production binary that
+  // reuses its serve function): NotifyListening calls `on_listening` with the
+  // bound port, once, for example to print the address. No pipe is involved.
+  ServerContext(std::string name, std::string host, uint16_t port,
+                std::function<void(uint16_t)> on_listening);
   ServerContext(const ServerContext&) = delete;
   ServerContext& operator=(const ServerContext&) = delete;
 
@@ -86,6 +91,7 @@ class ServerContext {
   bool is_clone_ = false;
   int control_fd_ = -1;  // the test process's end of the template protocol
   std::string data_dir_;
+  std::function<void(uint16_t)> on_listening_;  // empty with a notify_fd
 };
 
 }  // namespace gtest_fork_env

@@ -1,4 +1,5 @@
-// Each readiness probe, through ForkServerEnv.
+// Each readiness probe as ForkServerEnv uses it: the environment's wait for
+// a real server. One attempt of a probe function alone is probe_once_test.cc.
 
 #include <gtest/gtest.h>
 #include <httplib.h>

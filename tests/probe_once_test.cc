@@ -1,4 +1,6 @@
-// Readiness probes against real sockets on 127.0.0.1.
+// One attempt of each readiness probe function (probe.h), against real
+// sockets on 127.0.0.1. How ForkServerEnv waits with them is
+// readiness_probes_test.cc.
 
 #include "probe.h"
 
