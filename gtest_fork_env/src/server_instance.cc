@@ -13,9 +13,11 @@
 #include <iterator>
 #include <regex>
 
+#include "gtest_fork_env/url.h"
 #include "listen_socket.h"
 #include "logger.h"
 #include "probe.h"
+#include "tls_material.h"
 
 namespace gtest_fork_env::detail {
 namespace {
@@ -119,7 +121,13 @@ std::string ServerInstance::Expand(const std::string& text, uint16_t port,
     } else if (key == "port") {
       value = std::to_string(port);
     } else if (key == "url") {
-      value = "http://" + options_.host + ":" + std::to_string(port);
+      value = FormatUrl(options_.tls ? "https" : "http", options_.host, port);
+    } else if (key == "tls_cert" || key == "tls_key" || key == "ca_cert") {
+      value = key == "tls_cert" ? tls_.server_cert()
+              : key == "tls_key" ? tls_.server_key() : tls_.ca_cert();
+      if (!options_.tls && error && error->empty()) {
+        *error = "placeholder {" + key + "} needs Options::tls = true";
+      }
     } else if (key == "name") {
       value = options_.name;
     } else if (key.find('.') != std::string::npos && !key.empty() && key.find(' ') == std::string::npos) {
@@ -163,12 +171,14 @@ SpawnRequest ServerInstance::MakeRequest(uint16_t port, int notify_read, int not
                           std::to_string(launch_.reexec_index) + ":" +
                           std::to_string(notify_write) + ":" + std::to_string(port) + ":" +
                           options_.name);
+    if (options_.tls) request.env.push_back(std::string(kTlsDirVariable) + "=" + tls_.dir);
     request.inherit_fds.push_back(notify_write);
   } else {
     request.function = [this, env, port, notify_read, notify_write] {
       close(notify_read);
       for (const std::string& entry : env) putenv(const_cast<char*>(strdup(entry.c_str())));
       ServerContext context(options_.name, options_.host, port, notify_write);
+      if (options_.tls) ServerContextAccess::SetTls(context, tls_);
       return launch_.function(context);
     };
   }
@@ -182,6 +192,14 @@ std::string ServerInstance::Start(bool same_port) {
       return "server '" + options_.name + "' was not started: cannot open its log " +
              (options_.log_path.empty() ? "in $TMPDIR" : "file " + options_.log_path) + ": " +
              error.message() + "\nWhat to do: point Options::log_path or TMPDIR at a writable place.";
+    }
+  }
+  if (options_.tls) {
+    std::string error = EnsureTlsMaterial({options_.host}, options_.tls_client_auth, &tls_);
+    if (!error.empty()) {
+      return "server '" + options_.name + "' was not started: cannot make its TLS certificates "
+             "(Options::tls): " + error + "\nWhat to do: check that libssl3 is installed and "
+             "that $TEST_TMPDIR, $TMPDIR or /tmp is writable.";
     }
   }
   const bool exec = !launch_.argv.empty();
@@ -226,6 +244,7 @@ std::string ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
   port_ = 0;
   last_pid_ = -1;
   log_offset_ = log_size();
+  probe_advice_.clear();
   const size_t threads = CountThreads();
   if (!launch_.argv.empty()) {
     mode_ = Mode::kExec;
@@ -319,6 +338,12 @@ std::string ServerInstance::ExplainStartFailure(const std::string& waited_for,
                                                 Clock::duration ran,
                                                 const std::vector<pid_t>& left_in_group) {
   if (!status) {
+    if (!probe_advice_.empty()) {
+      return Explain("was not ready within start_timeout (" +
+                         FormatDuration(options_.start_timeout) + "): " + waited_for +
+                         ". It was killed.",
+                     probe_advice_);
+    }
     return Explain("was not ready within start_timeout (" + FormatDuration(options_.start_timeout) +
                        "): " + waited_for + ". It was killed.",
                    "if it is only slow, raise Options::start_timeout; otherwise check that it "
@@ -382,12 +407,17 @@ std::string ServerInstance::ProbeOnce() {
     case Probe::Kind::kNone:
       return "";
     case Probe::Kind::kTcpConnect: {
-      ProbeResult result = TcpConnectOnce(options_.host, port_, timeout);
+      // Under TLS a connection proves nothing: the handshake must verify.
+      ProbeResult result = options_.tls
+                               ? TlsHandshakeOnce(options_.host, port_, ProbeTlsFiles(), timeout)
+                               : TcpConnectOnce(options_.host, port_, timeout);
+      probe_advice_ = result.advice;
       return result.ok ? "" : result.reason;
     }
     case Probe::Kind::kHttpGet: {
       ProbeResult result = HttpGetOnce(options_.host, port_, probe.http_path, probe.min_status,
-                                       probe.max_status, timeout);
+                                       probe.max_status, timeout, ProbeTlsFiles());
+      probe_advice_ = result.advice;
       return result.ok ? "" : result.reason;
     }
     case Probe::Kind::kLogLine: {
@@ -420,6 +450,35 @@ std::string ServerInstance::ProbeOnce() {
   return "unknown probe";
 }
 
+TlsClientFiles ServerInstance::ProbeTlsFiles() const {
+  TlsClientFiles files;
+  if (!options_.tls) return files;
+  files.ca_cert = tls_.ca_cert();
+  if (options_.tls_client_auth) {
+    files.client_cert = tls_.client_cert();
+    files.client_key = tls_.client_key();
+  }
+  return files;
+}
+
+std::string ServerInstance::DescribeProbe() const {
+  const Probe& probe = options_.probe;
+  const std::string target = options_.host + ":" + std::to_string(port_);
+  switch (probe.kind) {
+    case Probe::Kind::kHttpGet:
+      return "HTTP GET " + FormatUrl(options_.tls ? "https" : "http", options_.host, port_) +
+             probe.http_path + " expecting " + std::to_string(probe.min_status) + "-" +
+             std::to_string(probe.max_status);
+    case Probe::Kind::kLogLine:
+      return "waiting for a line of its output to match /" + probe.log_pattern + "/";
+    case Probe::Kind::kPredicate:
+      return "the readiness predicate for " + target;
+    default:
+      return options_.tls ? "TLS handshake with " + target + " verified against the test CA"
+                          : "TCP connect to " + target;
+  }
+}
+
 std::string ServerInstance::WaitUntilReady(int notify_fd) {
   const auto deadline = started_at_ + options_.start_timeout;
   const auto first_pause = std::chrono::microseconds(500);
@@ -434,23 +493,7 @@ std::string ServerInstance::WaitUntilReady(int notify_fd) {
     if (port_ == 0) {
       return "it never reported its port through ServerContext::NotifyListening";
     }
-    const Probe& probe = options_.probe;
-    std::string target = options_.host + ":" + std::to_string(port_);
-    std::string what;
-    switch (probe.kind) {
-      case Probe::Kind::kHttpGet:
-        what = "HTTP GET http://" + target + probe.http_path + " expecting " +
-               std::to_string(probe.min_status) + "-" + std::to_string(probe.max_status);
-        break;
-      case Probe::Kind::kLogLine:
-        what = "waiting for a line of its output to match /" + probe.log_pattern + "/";
-        break;
-      case Probe::Kind::kPredicate:
-        what = "the readiness predicate for " + target;
-        break;
-      default:
-        what = "TCP connect to " + target;
-    }
+    const std::string what = DescribeProbe();
     if (attempts == 0) return what + ": never tried";
     return what + " failed " + std::to_string(attempts) + " time(s), last: " + last_failure;
   };

@@ -12,7 +12,9 @@
 #include "gtest_fork_env/options.h"
 #include "gtest_fork_env/server_context.h"
 #include "log_file.h"
+#include "probe.h"
 #include "process.h"
+#include "tls_files.h"
 
 // One server's life: start it, wait until it is ready, watch it, stop it,
 // and say in words what went wrong. Knows nothing of GoogleTest, so it can
@@ -84,6 +86,8 @@ class ServerInstance {
   const char* mode_name() const;
   void set_placeholder_lookup(PlaceholderLookup lookup) { lookup_ = std::move(lookup); }
   void set_reexec_index(int index) { launch_.reexec_index = index; }
+  // Options::tls: the test binary's TLS files, set by Start; empty otherwise.
+  const TlsFiles& tls_files() const { return tls_; }
 
   // Says what happened in the shape every failure message has: the server's
   // name and pid, `what`, the tail of its log, and `advice`.
@@ -101,6 +105,10 @@ class ServerInstance {
   // "" when ready, else what was waited for.
   std::string WaitUntilReady(int notify_fd);
   std::string ProbeOnce();
+  // Options::tls: the probe's CA and client certificate.
+  TlsClientFiles ProbeTlsFiles() const;
+  // The probe's target as the failure message names it.
+  std::string DescribeProbe() const;
   // For a server that exited with code 0 on its own: the sentence that says
   // it daemonized (empty when there is no sign of it), and `advice`.
   std::string DaemonNote(const ExitStatus& status, const std::vector<pid_t>& left_in_group,
@@ -117,6 +125,8 @@ class ServerInstance {
   LogFile log_;
   UniqueFd activation_socket_;
   uint16_t activation_port_ = 0;
+  TlsFiles tls_;              // Options::tls
+  std::string probe_advice_;  // what the last failed probe advised ("" when nothing)
   uint16_t port_ = 0;         // where the server listens now; 0 when down
   uint16_t last_port_ = 0;    // of the last successful start, for Restart
   pid_t last_pid_ = -1;       // for messages after the process was reaped

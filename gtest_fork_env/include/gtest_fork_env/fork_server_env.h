@@ -75,8 +75,18 @@ class ForkServerEnv : public ::testing::Environment {
   // The port the server listens on (the bound one when Options::port is 0),
   // or 0 when it is not running.
   uint16_t port() const;
-  // "http://host:port" (IPv6 hosts in brackets).
+  // "http://host:port", or "https://host:port" with Options::tls (IPv6 hosts
+  // in brackets; see FormatUrl in url.h).
   std::string url() const;
+  // Options::tls: the PEM file of the throwaway CA that signed the server's
+  // certificate; give it to a client as its only trusted CA (curl --cacert).
+  // Empty when TLS is off or before the first SetUp. For an httplib client
+  // that has it already set, see MakeHttplibClient (httplib_client.h).
+  std::string ca_cert_path() const;
+  // Options::tls_client_auth: the client certificate and key (PEM) signed by
+  // the same CA, for mutual TLS (curl --cert --key). Empty otherwise.
+  std::string client_cert_path() const;
+  std::string client_key_path() const;
   // The server's pid, or -1 when not running. The server runs in a process
   // group of its own, which TearDown signals as a whole.
   pid_t pid() const;

@@ -5,6 +5,10 @@
 
 namespace gtest_fork_env {
 
+namespace detail {
+struct ServerContextAccess;
+}
+
 // What the server function gets in the child process: where to listen and a
 // way to say that it does.
 class ServerContext {
@@ -33,12 +37,26 @@ class ServerContext {
   // Whether NotifyListening was called.
   bool notified() const { return notified_; }
 
+  // Options::tls: the server's certificate (PEM, signed by the test CA, its
+  // names covering host(), 127.0.0.1, ::1 and localhost), its private key, and
+  // the CA certificate, to verify client certificates with under
+  // Options::tls_client_auth. All empty when TLS is off. For httplib:
+  //   httplib::SSLServer server(context.tls_cert_path().c_str(),
+  //                             context.tls_key_path().c_str());
+  const std::string& tls_cert_path() const { return tls_cert_path_; }
+  const std::string& tls_key_path() const { return tls_key_path_; }
+  const std::string& tls_ca_path() const { return tls_ca_path_; }
+
  private:
+  friend struct detail::ServerContextAccess;  // sets the TLS paths
   std::string name_;
   std::string host_;
   uint16_t port_;
   int notify_fd_;
   bool notified_ = false;
+  std::string tls_cert_path_;
+  std::string tls_key_path_;
+  std::string tls_ca_path_;
 };
 
 }  // namespace gtest_fork_env
