@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -112,6 +114,42 @@ void ExplainTlsFailure(const OpenSsl& ssl, long verify, const std::string& text,
   }
 }
 
+// Keeps SIGPIPE away from the test process while it lives: OpenSSL writes
+// with write(), not send(MSG_NOSIGNAL), and a server that closed the
+// connection (one that refused our client certificate) would otherwise kill
+// the test binary. Blocks it in this thread, then consumes one that arrived
+// meanwhile and restores the mask (as curl's sigpipe_ignore does).
+class SigpipeBlocker {
+ public:
+  SigpipeBlocker() {
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask_);
+  }
+  ~SigpipeBlocker() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      sigset_t pipe_only;
+      sigemptyset(&pipe_only);
+      sigaddset(&pipe_only, SIGPIPE);
+      struct timespec now = {0, 0};
+      RetryOnEintr([&] { return sigtimedwait(&pipe_only, nullptr, &now); });
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+  SigpipeBlocker(const SigpipeBlocker&) = delete;
+  SigpipeBlocker& operator=(const SigpipeBlocker&) = delete;
+
+ private:
+  sigset_t old_mask_;
+  bool was_pending_ = false;
+};
+
 // One connection's bytes, plain or TLS; every call bounded by one deadline.
 class Stream {
  public:
@@ -190,12 +228,17 @@ class Stream {
   bool CloseAndDrain(ProbeResult& result) {
     ProbeResult ignored;
     Pump([&] { return ssl_->SSL_shutdown(conn_); }, ignored);
-    deadline_ = std::min(deadline_, Clock::now() + std::chrono::milliseconds(250));
+    // A quiet server counts only after the whole quiet period: a wait that
+    // the probe's own deadline cut short proves nothing.
+    const auto quiet_until = Clock::now() + std::chrono::milliseconds(250);
+    const bool full_quiet_period = quiet_until <= deadline_;
+    deadline_ = std::min(deadline_, quiet_until);
     char buffer[256];
     for (;;) {
       long n = Receive(buffer, sizeof buffer, result);
       if (n > 0) continue;
-      if (n == 0 || result.reason == "timed out" || result.reason.find("eof") != std::string::npos ||
+      const bool quiet = result.reason == "timed out" && full_quiet_period;
+      if (n == 0 || quiet || result.reason.find("eof") != std::string::npos ||
           result.reason.find("connection closed") != std::string::npos) {
         result.reason.clear();
         result.advice.clear();
@@ -264,6 +307,7 @@ class Stream {
     }
   }
 
+  SigpipeBlocker no_sigpipe_;
   int fd_;
   Clock::time_point deadline_;
   const OpenSsl* ssl_ = nullptr;

@@ -245,6 +245,7 @@ std::string ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
   last_pid_ = -1;
   log_offset_ = log_size();
   probe_advice_.clear();
+  probe_reason_.clear();
   const size_t threads = CountThreads();
   if (!launch_.argv.empty()) {
     mode_ = Mode::kExec;
@@ -411,14 +412,12 @@ std::string ServerInstance::ProbeOnce() {
       ProbeResult result = options_.tls
                                ? TlsHandshakeOnce(options_.host, port_, ProbeTlsFiles(), timeout)
                                : TcpConnectOnce(options_.host, port_, timeout);
-      probe_advice_ = result.advice;
-      return result.ok ? "" : result.reason;
+      return KeepDiagnosis(result);
     }
     case Probe::Kind::kHttpGet: {
       ProbeResult result = HttpGetOnce(options_.host, port_, probe.http_path, probe.min_status,
                                        probe.max_status, timeout, ProbeTlsFiles());
-      probe_advice_ = result.advice;
-      return result.ok ? "" : result.reason;
+      return KeepDiagnosis(result);
     }
     case Probe::Kind::kLogLine: {
       std::string output = ReadFrom(log_.path, log_offset_, 1024 * 1024);
@@ -448,6 +447,18 @@ std::string ServerInstance::ProbeOnce() {
       }
   }
   return "unknown probe";
+}
+
+std::string ServerInstance::KeepDiagnosis(const ProbeResult& result) {
+  if (result.ok) return "";
+  // The last attempt is often cut short by start_timeout ("timed out"); a
+  // diagnosis of an earlier, complete one says more.
+  if (result.advice.empty() && !probe_advice_.empty() && result.reason == "timed out") {
+    return probe_reason_;
+  }
+  probe_reason_ = result.reason;
+  probe_advice_ = result.advice;
+  return result.reason;
 }
 
 TlsClientFiles ServerInstance::ProbeTlsFiles() const {

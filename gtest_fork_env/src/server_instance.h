@@ -105,6 +105,9 @@ class ServerInstance {
   // "" when ready, else what was waited for.
   std::string WaitUntilReady(int notify_fd);
   std::string ProbeOnce();
+  // The probe's failure ("" when it passed), remembering the last one that
+  // came with advice (a TLS diagnosis) over a later attempt cut short.
+  std::string KeepDiagnosis(const ProbeResult& result);
   // Options::tls: the probe's CA and client certificate.
   TlsClientFiles ProbeTlsFiles() const;
   // The probe's target as the failure message names it.
@@ -126,7 +129,8 @@ class ServerInstance {
   UniqueFd activation_socket_;
   uint16_t activation_port_ = 0;
   TlsFiles tls_;              // Options::tls
-  std::string probe_advice_;  // what the last failed probe advised ("" when nothing)
+  std::string probe_reason_;  // the last failed probe that advised something,
+  std::string probe_advice_;  // and its advice ("" when none did)
   uint16_t port_ = 0;         // where the server listens now; 0 when down
   uint16_t last_port_ = 0;    // of the last successful start, for Restart
   pid_t last_pid_ = -1;       // for messages after the process was reaped

@@ -154,7 +154,12 @@ std::string WriteLeaf(const OpenSsl& ssl, const Identity& ca, const TlsFiles& fi
 
 // A new CA whose certificate is written to ca.pem; its key is never written.
 std::string MakeAuthority(const OpenSsl& ssl, const TlsFiles& files, Identity* ca) {
-  std::string error = Issue(ssl, "gtest_fork_env throwaway test CA", Identity{},
+  // A name of its own: verifiers look a CA up by name, and two CAs that
+  // share one (this binary's and another's) would be confused.
+  std::random_device random;
+  const std::string name = "gtest_fork_env throwaway test CA " + std::to_string(getpid()) + "-" +
+                           std::to_string(random());
+  std::string error = Issue(ssl, name, Identity{},
                             {{"basicConstraints", "critical,CA:TRUE,pathlen:0"},
                              {"keyUsage", "critical,keyCertSign,cRLSign"},
                              {"subjectKeyIdentifier", "hash"}},
