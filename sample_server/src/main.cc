@@ -1,6 +1,7 @@
 // sample_server: the key-value service on its own, outside any test.
 //
 //   sample_server --host 127.0.0.1 --port 8080 --data-file kv.log
+//   sample_server --tls-cert cert.pem --tls-key key.pem   (HTTPS)
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "gtest_fork_env/server_context.h"
+#include "gtest_fork_env/url.h"
 #include "sample_server/serve.h"
 
 int main(int argc, char** argv) {
@@ -31,6 +33,13 @@ int main(int argc, char** argv) {
   app.add_option("--threads", config.threads, "Worker threads (one per open connection)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1024}));
+  auto* cert_option = app.add_option("--tls-cert", config.tls_cert,
+                                     "Serve HTTPS with this certificate (PEM; needs --tls-key)")
+                          ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", config.tls_key, "Private key (PEM) of --tls-cert")
+      ->check(CLI::ExistingFile)
+      ->needs(cert_option);
+  cert_option->needs("--tls-key");
   CLI11_PARSE(app, argc, argv);
 
   // Serve() reports the bound port the way a ForkServerEnv child does,
@@ -41,14 +50,16 @@ int main(int argc, char** argv) {
     std::perror("sample_server: pipe");
     return 1;
   }
-  const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::thread announcer([read_fd = pipe_fds[0], &shown_host] {
+  const std::string scheme = config.tls_cert.empty() ? "http" : "https";
+  std::thread announcer([read_fd = pipe_fds[0], &scheme, &host] {
     std::string line;
     char c;
     while (read(read_fd, &c, 1) == 1 && c != '\n') line += c;
     close(read_fd);
     if (line.empty()) return;  // never bound
-    std::printf("listening on http://%s:%s\n", shown_host.c_str(), line.c_str());
+    const std::string url =
+        gtest_fork_env::FormatUrl(scheme, host, static_cast<uint16_t>(std::stoi(line)));
+    std::printf("listening on %s\n", url.c_str());
     std::fflush(stdout);
   });
   gtest_fork_env::ServerContext context("sample_server", host, port, pipe_fds[1]);
