@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 #include "openssl_api.h"
 #include "unique_fd.h"
@@ -114,6 +115,38 @@ void ExplainTlsFailure(const OpenSsl& ssl, long verify, const std::string& text,
   }
 }
 
+// The client context for `tls`, made once and kept while the files stay the
+// same: OpenSSL 3's SSL_CTX_new and loading the CA cost milliseconds, and a
+// probe makes hundreds of attempts per second. nullptr with `result` set.
+SSL_CTX* ClientContext(const OpenSsl& ssl, const TlsClientFiles& tls, ProbeResult& result) {
+  static std::mutex mutex;
+  static TlsClientFiles* cached_files = new TlsClientFiles;  // never freed, like the context
+  static SSL_CTX* cached = nullptr;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cached && cached_files->ca_cert == tls.ca_cert &&
+      cached_files->client_cert == tls.client_cert && cached_files->client_key == tls.client_key) {
+    return cached;
+  }
+  SSL_CTX* context = ssl.SSL_CTX_new(ssl.TLS_client_method());
+  if (!context || ssl.SSL_CTX_load_verify_locations(context, tls.ca_cert.c_str(), nullptr) != 1) {
+    result.reason = "cannot load the CA " + tls.ca_cert + ": " + TakeOpenSslError(ssl, "?");
+  } else if (!tls.client_cert.empty() &&
+             (ssl.SSL_CTX_use_certificate_chain_file(context, tls.client_cert.c_str()) != 1 ||
+              ssl.SSL_CTX_use_PrivateKey_file(context, tls.client_key.c_str(),
+                                              SSL_FILETYPE_PEM) != 1)) {
+    result.reason = "cannot load the client certificate " + tls.client_cert + ": " +
+                    TakeOpenSslError(ssl, "?");
+  } else {
+    ssl.SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
+    if (cached) ssl.SSL_CTX_free(cached);
+    cached = context;
+    *cached_files = tls;
+    return context;
+  }
+  if (context) ssl.SSL_CTX_free(context);
+  return nullptr;
+}
+
 // Keeps SIGPIPE away from the test process while it lives: OpenSSL writes
 // with write(), not send(MSG_NOSIGNAL), and a server that closed the
 // connection (one that refused our client certificate) would otherwise kill
@@ -156,7 +189,6 @@ class Stream {
   Stream(int fd, Clock::time_point deadline) : fd_(fd), deadline_(deadline) {}
   ~Stream() {
     if (conn_) ssl_->SSL_free(conn_);
-    if (ctx_) ssl_->SSL_CTX_free(ctx_);
   }
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -170,20 +202,9 @@ class Stream {
       return false;
     }
     ssl_->ERR_clear_error();
-    ctx_ = ssl_->SSL_CTX_new(ssl_->TLS_client_method());
-    if (!ctx_ || ssl_->SSL_CTX_load_verify_locations(ctx_, tls.ca_cert.c_str(), nullptr) != 1) {
-      result.reason = "cannot load the CA " + tls.ca_cert + ": " + TakeOpenSslError(*ssl_, "?");
-      return false;
-    }
-    if (!tls.client_cert.empty() &&
-        (ssl_->SSL_CTX_use_certificate_chain_file(ctx_, tls.client_cert.c_str()) != 1 ||
-         ssl_->SSL_CTX_use_PrivateKey_file(ctx_, tls.client_key.c_str(), SSL_FILETYPE_PEM) != 1)) {
-      result.reason = "cannot load the client certificate " + tls.client_cert + ": " +
-                      TakeOpenSslError(*ssl_, "?");
-      return false;
-    }
-    ssl_->SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
-    conn_ = ssl_->SSL_new(ctx_);
+    SSL_CTX* context = ClientContext(*ssl_, tls, result);
+    if (!context) return false;
+    conn_ = ssl_->SSL_new(context);
     if (!conn_ || ssl_->SSL_set_fd(conn_, fd_) != 1 || !ExpectName(host)) {
       result.reason = "cannot set up TLS: " + TakeOpenSslError(*ssl_, "?");
       return false;
@@ -311,7 +332,6 @@ class Stream {
   int fd_;
   Clock::time_point deadline_;
   const OpenSsl* ssl_ = nullptr;
-  SSL_CTX* ctx_ = nullptr;
   SSL* conn_ = nullptr;
 };
 

@@ -194,14 +194,7 @@ std::string ServerInstance::Start(bool same_port) {
              error.message() + "\nWhat to do: point Options::log_path or TMPDIR at a writable place.";
     }
   }
-  if (options_.tls) {
-    std::string error = EnsureTlsMaterial({options_.host}, options_.tls_client_auth, &tls_);
-    if (!error.empty()) {
-      return "server '" + options_.name + "' was not started: cannot make its TLS certificates "
-             "(Options::tls): " + error + "\nWhat to do: check that libssl3 is installed and "
-             "that $TEST_TMPDIR, $TMPDIR or /tmp is writable.";
-    }
-  }
+  if (std::string failure = PrepareTls(); !failure.empty()) return failure;
   const bool exec = !launch_.argv.empty();
   uint16_t wanted = same_port && last_port_ != 0 ? last_port_ : options_.port;
   if (exec && options_.socket_activation && !activation_socket_) {
@@ -238,6 +231,15 @@ std::string ServerInstance::Start(bool same_port) {
     Log().debug("server '{}': port {} was taken before it could bind it; trying a fresh one",
                 options_.name, port);
   }
+}
+
+std::string ServerInstance::PrepareTls() {
+  if (!options_.tls) return "";
+  std::string error = EnsureTlsMaterial({options_.host}, options_.tls_client_auth, &tls_);
+  if (error.empty()) return "";
+  return "server '" + options_.name + "' was not started: cannot make its TLS certificates "
+         "(Options::tls): " + error + "\nWhat to do: check that libssl3 is installed and that "
+         "$TEST_TMPDIR, $TMPDIR or /tmp is writable.";
 }
 
 std::string ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
@@ -451,9 +453,12 @@ std::string ServerInstance::ProbeOnce() {
 
 std::string ServerInstance::KeepDiagnosis(const ProbeResult& result) {
   if (result.ok) return "";
-  // The last attempt is often cut short by start_timeout ("timed out"); a
-  // diagnosis of an earlier, complete one says more.
-  if (result.advice.empty() && !probe_advice_.empty() && result.reason == "timed out") {
+  // The last attempt is often cut short by start_timeout (at connect, in the
+  // handshake or before the status line); a diagnosis of an earlier,
+  // complete one says more.
+  const bool cut_short = result.reason.find("timed out") != std::string::npos ||
+                         result.reason.find("no status line within") != std::string::npos;
+  if (result.advice.empty() && !probe_advice_.empty() && cut_short) {
     return probe_reason_;
   }
   probe_reason_ = result.reason;

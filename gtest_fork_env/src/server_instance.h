@@ -96,6 +96,9 @@ class ServerInstance {
  private:
   enum class Mode { kFork, kReexec, kExec };
 
+  // Options::tls: makes or extends the binary's TLS material (tls_); the
+  // whole failure message, or "".
+  std::string PrepareTls();
   std::string StartOnce(uint16_t port, bool* port_was_taken);
   SpawnRequest MakeRequest(uint16_t port, int notify_read, int notify_write,
                            std::string* error);

@@ -19,8 +19,24 @@ using test_support::RunResult;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-RunResult RunScenario(const std::string& scenario, RunOptions options = {}) {
+// A TMPDIR for one scenario run (its TLS directory and the logs that failed
+// runs keep go there), removed at the end of the test: after its checks.
+struct ScenarioTmpDir {
+  ScenarioTmpDir() {
+    char pattern[] = "/tmp/tls-scenario-XXXXXX";
+    if (mkdtemp(pattern)) path = pattern;
+  }
+  ~ScenarioTmpDir() {
+    std::error_code ignored;
+    if (!path.empty()) std::filesystem::remove_all(path, ignored);
+  }
+  std::string path;
+};
+
+RunResult RunScenario(const std::string& scenario, const ScenarioTmpDir& tmp,
+                      RunOptions options = {}) {
   options.env.push_back("TLS_SCENARIO=" + scenario);
+  options.env.push_back("TMPDIR=" + tmp.path);
   options.timeout = milliseconds(30000);
   return test_support::Run({TLS_SCENARIO, test_support::UniqueMarker()}, options);
 }
@@ -28,10 +44,11 @@ RunResult RunScenario(const std::string& scenario, RunOptions options = {}) {
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 TEST(TlsCleanUp, NoKeyMaterialLeftAfterTheBinaryEnds) {
-  RunResult result = RunScenario("ok");
+  ScenarioTmpDir tmp;
+  RunResult result = RunScenario("ok", tmp);
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const std::string dir = test_support::ValueAfter(result.output, "TLS_DIR");
-  ASSERT_THAT(dir, HasSubstr("gtest_fork_env-tls-"));
+  ASSERT_THAT(dir, HasSubstr(tmp.path + "/gtest_fork_env-tls-"));
   EXPECT_FALSE(Exists(dir)) << dir;
 }
 
@@ -45,9 +62,10 @@ TEST(TlsCleanUp, NoKeyMaterialLeftAfterTheBinaryIsKilled) {
     dir = test_support::ValueAfter(output, "TLS_DIR");
     return Exists(dir + "/server.key");  // the material exists when it dies
   };
-  RunResult result = RunScenario("ok", options);
+  ScenarioTmpDir tmp;
+  RunResult result = RunScenario("ok", tmp, options);
   EXPECT_EQ(result.signal, 9) << result.output;
-  ASSERT_THAT(dir, HasSubstr("gtest_fork_env-tls-"));
+  ASSERT_THAT(dir, HasSubstr(tmp.path + "/gtest_fork_env-tls-"));
   // The watchdog removes it once it sees the binary gone (after ending the
   // server's group, which takes about 100 ms).
   EXPECT_TRUE(test_support::WaitUntil([&] { return !Exists(dir); }, milliseconds(5000))) << dir;
@@ -63,7 +81,8 @@ class TlsStartFailure : public ::testing::TestWithParam<Failure> {};
 
 TEST_P(TlsStartFailure, SaysWhatIsWrongAndWhatToDo) {
   const Failure& failure = GetParam();
-  RunResult result = RunScenario(failure.scenario);
+  ScenarioTmpDir tmp;
+  RunResult result = RunScenario(failure.scenario, tmp);
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ]"));
   EXPECT_THAT(result.output, Not(HasSubstr("[  SKIPPED ]")));
