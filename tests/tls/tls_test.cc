@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -89,6 +90,35 @@ ForkServerEnv* const s_server = [] {
   auto* env = ForkServerEnv::Exec({"openssl", "s_server", "-www", "-accept", "{host}:{port}",
                                    "-cert", "{tls_cert}", "-key", "{tls_key}"},
                                   options);
+  ::testing::AddGlobalTestEnvironment(env);
+  return env;
+}();
+
+// nginx with ssl: it reads its port and certificate from a configuration
+// file, so a small shell step writes one from the placeholders, in a
+// directory of this test process that the environment below removes.
+const std::string nginx_dir = "/tmp/gtest_fork_env-nginx-" + std::to_string(getpid());
+
+// Made only when the environments are set up (not by --gtest_list_tests);
+// registered before the nginx server, so set up before it and torn down
+// after it.
+class NginxDir : public ::testing::Environment {
+  void SetUp() override { std::filesystem::create_directory(nginx_dir); }
+  void TearDown() override { std::filesystem::remove_all(nginx_dir); }
+};
+const bool nginx_dir_registered = (::testing::AddGlobalTestEnvironment(new NginxDir), true);
+
+ForkServerEnv* const nginx = [] {
+  const char* script =
+      "d=\"$1\"; printf 'pid %s/nginx.pid;\\nerror_log stderr notice;\\nevents {}\\n"
+      "http {\\n access_log off;\\n server {\\n  listen %s:%s ssl;\\n  ssl_certificate %s;\\n"
+      "  ssl_certificate_key %s;\\n  location / { return 200 \"hello from nginx\"; }\\n }\\n}\\n' "
+      "\"$d\" \"$2\" \"$3\" \"$4\" \"$5\" > \"$d/nginx.conf\" && "
+      "exec \"$6\" -e stderr -p \"$d\" -c \"$d/nginx.conf\" -g 'daemon off;'";
+  auto* env = ForkServerEnv::Exec(
+      {"/bin/sh", "-c", script, "sh", nginx_dir, "{host}", "{port}", "{tls_cert}", "{tls_key}",
+       NGINX},
+      Tls("nginx"));
   ::testing::AddGlobalTestEnvironment(env);
   return env;
 }();
@@ -237,6 +267,14 @@ TEST(ExecMode, OpenSslServerServesWithTheTestCertificate) {
   auto answer = client.Get("/");
   ASSERT_TRUE(answer) << httplib::to_string(answer.error());
   EXPECT_EQ(answer->status, 200);
+}
+
+TEST(ExecMode, NginxServesWithTheTestCertificate) {
+  auto by_curl = Curl({"--cacert", nginx->ca_cert_path(), nginx->url() + "/"});
+  EXPECT_EQ(by_curl.exit_code, 0) << by_curl.output;
+  EXPECT_EQ(by_curl.output, "hello from nginx");
+  auto untrusted = Curl({nginx->url() + "/"});
+  EXPECT_EQ(untrusted.exit_code, 60) << untrusted.output;
 }
 
 // Defect 1 of issue 12: one URL rule for url() and {url}, IPv6 in brackets.
