@@ -391,6 +391,12 @@ ProbeResult HttpGetOnce(const std::string& host, uint16_t port, const std::strin
   return result;
 }
 
+void WarmUpTlsClient(const TlsClientFiles& tls) {
+  const OpenSsl* ssl = LoadOpenSsl(nullptr);
+  ProbeResult ignored;
+  if (ssl) ClientContext(*ssl, tls, ignored);
+}
+
 ProbeResult TlsHandshakeOnce(const std::string& host, uint16_t port, const TlsClientFiles& tls,
                              std::chrono::milliseconds timeout) {
   ProbeResult result;

@@ -46,6 +46,13 @@ ProbeResult HttpGetOnce(const std::string& host, uint16_t port, const std::strin
 // what went wrong (plain HTTP on the port, the certificate failed
 // verification and why, a client certificate was required or refused) and
 // `advice` what to do. OpenSSL is loaded on first use (openssl_api.h).
+// Makes the TLS probes' client context for `tls` now (it is kept for their
+// attempts). Called in the test process before a TLS server is forked:
+// OpenSSL 3's one-time initialisation (5 to 20 ms, in the first SSL_CTX_new
+// of a process) then happens once, and a forked server inherits it instead
+// of paying it at every start. Errors: ignored here; the probe reports them.
+void WarmUpTlsClient(const TlsClientFiles& tls);
+
 ProbeResult TlsHandshakeOnce(const std::string& host, uint16_t port, const TlsClientFiles& tls,
                              std::chrono::milliseconds timeout);
 

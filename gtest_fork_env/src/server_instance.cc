@@ -236,7 +236,10 @@ std::string ServerInstance::Start(bool same_port) {
 std::string ServerInstance::PrepareTls() {
   if (!options_.tls) return "";
   std::string error = EnsureTlsMaterial({options_.host}, options_.tls_client_auth, &tls_);
-  if (error.empty()) return "";
+  if (error.empty()) {
+    WarmUpTlsClient(ProbeTlsFiles());
+    return "";
+  }
   return "server '" + options_.name + "' was not started: cannot make its TLS certificates "
          "(Options::tls): " + error + "\nWhat to do: check that libssl3 is installed and that "
          "$TEST_TMPDIR, $TMPDIR or /tmp is writable.";
