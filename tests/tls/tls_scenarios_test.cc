@@ -105,3 +105,22 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Failure>& info) { return std::string(info.param.scenario); });
 
 }  // namespace
+
+namespace {
+
+// The core library does not link OpenSSL (loading it costs every process
+// start about 6 ms); it loads it only when a server has Options::tls.
+std::string LibsslLoaded(bool with_tls) {
+  RunOptions options;
+  if (with_tls) options.env = {"WITH_TLS=1"};
+  options.timeout = milliseconds(30000);
+  RunResult result = test_support::Run({CORE_ONLY_SCENARIO}, options);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  return test_support::ValueAfter(result.output, "LIBSSL_LOADED");
+}
+
+TEST(LazyOpenSsl, NotLoadedWithoutTls) { EXPECT_EQ(LibsslLoaded(false), "no"); }
+
+TEST(LazyOpenSsl, LoadedWhenAServerHasTls) { EXPECT_EQ(LibsslLoaded(true), "yes"); }
+
+}  // namespace
