@@ -62,10 +62,13 @@ TEST(TlsScenario, Runs) { SUCCEED(); }
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  char dir[] = "/tmp/gtest_fork_env-scenario-other-XXXXXX";
-  if (mkdtemp(dir)) {
-    g_other_dir = dir;
-    gtest_fork_env::detail::MakeTlsMaterial(dir, {}, /*client_cert=*/true);
+  // Under TMPDIR, which tls_scenarios_test makes for each run and removes,
+  // so that a killed run leaves nothing either.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp ? tmp : "/tmp") + "/gtest_fork_env-scenario-other-XXXXXX";
+  if (mkdtemp(pattern.data())) {
+    g_other_dir = pattern;
+    gtest_fork_env::detail::MakeTlsMaterial(g_other_dir, {}, /*client_cert=*/true);
   }
   gtest_fork_env::Options options;
   options.name = "tls-" + Scenario();

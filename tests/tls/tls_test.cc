@@ -223,8 +223,12 @@ TEST(MutualTls, ClientWithoutACertificateIsRefused) {
 TEST(MutualTls, CertificateFromAnotherCaIsRefused) {
   char dir[] = "/tmp/gtest_fork_env-other-ca-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
-  ASSERT_EQ(gtest_fork_env::detail::MakeTlsMaterial(dir, {}, /*client_cert=*/true), "");
   const std::string other = dir;
+  struct RemoveAtEnd {
+    ~RemoveAtEnd() { std::filesystem::remove_all(path); }
+    std::string path;
+  } remove_at_end{other};
+  ASSERT_EQ(gtest_fork_env::detail::MakeTlsMaterial(dir, {}, /*client_cert=*/true), "");
   signal(SIGPIPE, SIG_IGN);  // see MakeHttplibClient
   httplib::Client client(mutual->url(), other + "/client.pem", other + "/client.key");
   client.set_ca_cert_path(mutual->ca_cert_path());
@@ -237,7 +241,6 @@ TEST(MutualTls, CertificateFromAnotherCaIsRefused) {
                        "--key", other + "/client.key", mutual->url() + "/hello"});
   EXPECT_NE(by_curl.exit_code, 0) << by_curl.output;
   EXPECT_EQ(by_curl.output.find("hello from"), std::string::npos) << by_curl.output;
-  std::filesystem::remove_all(other);
 }
 
 TEST(Ipv6, TlsServerOnLoopbackSix) {
