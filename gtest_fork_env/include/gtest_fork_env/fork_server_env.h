@@ -54,7 +54,9 @@ class ForkServerEnv : public ::testing::Environment {
   // In `argv` and in Options::env, {host}, {port}, {url} and {name} are
   // replaced by this server's values, and {NAME.host}, {NAME.port},
   // {NAME.url}, {NAME.pid} by those of the running server named NAME (one
-  // registered before this one). The library picks the port (or passes a
+  // registered before this one). With Options::tls, {tls_cert}, {tls_key}
+  // and {ca_cert} are the PEM files of the server's certificate, its key and
+  // the test CA (docs/https.md). The library picks the port (or passes a
   // listening socket, see Options::socket_activation); the program must stay
   // in the foreground. A program that cannot be executed fails SetUp at once
   // with the exec error.
