@@ -12,6 +12,11 @@
 //   naive_fork   fixed port, connect (GET) retried every 100 ms, SIGTERM,
 //                waitpid.
 //   sleep1s_fork fixed port, a fixed 1 s sleep, GET, SIGTERM, waitpid.
+//   env_fork_tls*   Options::tls: the same server as httplib::SSLServer, made
+//                ready by a verified TLS handshake (or an HTTPS GET); compared
+//                with the plain env_fork_tcp (env_fork_http) of the same run.
+//   tls_material making a CA, a server and a client certificate (P-256) into
+//                a fresh directory: the once-per-binary cost of Options::tls.
 //
 // Every variant runs the same server code (small_server.h) and answers one
 // GET /hello before it is stopped: for the env_* variants that GET comes
@@ -51,9 +56,11 @@
 #include <benchmark/benchmark.h>
 #include <gtest/gtest.h>
 #include <gtest_fork_env/fork_server_env.h>
+#include <gtest_fork_env/httplib_client.h>
 #include <gtest_fork_env/httplib_server.h>
 
 #include "small_server.h"
+#include "tls_material.h"
 
 extern char** environ;
 
@@ -301,6 +308,28 @@ int ServeSmallEnv(gtest_fork_env::ServerContext& context) {
   return gtest_fork_env::ServeHttplib(server, context);
 }
 
+// The same server over TLS (Options::tls).
+int ServeSmallTlsEnv(gtest_fork_env::ServerContext& context) {
+  httplib::SSLServer server(context.tls_cert_path().c_str(), context.tls_key_path().c_str());
+  bench::ConfigureSmallServer(server);
+  return gtest_fork_env::ServeHttplib(server, context);
+}
+
+// tls_material samples (ms), and the first call in this process, which also
+// loads libssl and libcrypto.
+std::vector<double> g_tls_material_us;
+double g_tls_first_us = NAN;
+
+bool TlsMaterialCycle(double* make_us) {
+  char dir[] = "/tmp/bench-tls-XXXXXX";
+  if (!mkdtemp(dir)) return false;
+  const auto t0 = Clock::now();
+  const std::string error = gtest_fork_env::detail::MakeTlsMaterial(dir, {}, true);
+  *make_us = Micros(Clock::now() - t0);
+  gtest_fork_env::detail::RemoveTlsDirectory(dir);
+  return error.empty();
+}
+
 struct EnvSpec {
   std::string variant;
   std::string floor;
@@ -309,6 +338,7 @@ struct EnvSpec {
   SpawnMode mode;
   Probe probe;
   bool exec;
+  bool tls = false;
 };
 
 std::vector<EnvSpec> EnvSpecs() {
@@ -321,6 +351,12 @@ std::vector<EnvSpec> EnvSpecs() {
        Probe::None(), false},
       {"env_reexec_tcp", "floor_reexec", Proof::kConnect, "SpawnMode::kReexec, Probe::TcpConnect",
        SpawnMode::kReexec, Probe::TcpConnect(), false},
+      {"env_fork_tls", "env_fork_tcp", Proof::kConnect,
+       "Options::tls, TLS handshake verified (vs plain env_fork_tcp)", SpawnMode::kFork,
+       Probe::TcpConnect(), false, true},
+      {"env_fork_tls_http", "env_fork_http", Proof::kGet,
+       "Options::tls, Probe::HttpGet over HTTPS (vs plain env_fork_http)", SpawnMode::kFork,
+       Probe::HttpGet("/hello"), false, true},
   };
 #ifdef BENCH_HAVE_EXEC
   specs.push_back({"env_exec_tcp", "floor_exec", Proof::kConnect, "Exec, Probe::TcpConnect", SpawnMode::kAuto,
@@ -347,13 +383,14 @@ void MakeEnvs() {
     options.name = "bench-" + spec.variant;
     options.probe = spec.probe;
     options.spawn_mode = spec.mode;
+    options.tls = spec.tls;
     if (spec.exec) {
 #ifdef BENCH_HAVE_EXEC
       Envs().emplace_back(ForkServerEnv::Exec(
           {g_server_program, "--host", "{host}", "--port", "{port}"}, options));
 #endif
     } else {
-      Envs().emplace_back(new ForkServerEnv(ServeSmallEnv, options));
+      Envs().emplace_back(new ForkServerEnv(spec.tls ? ServeSmallTlsEnv : ServeSmallEnv, options));
     }
   }
 }
@@ -363,7 +400,10 @@ bool EnvCycle(ForkServerEnv& env, Variant& variant, double* start_us, double* st
   env.SetUp();
   const auto t1 = Clock::now();
   bool ok = env.port() != 0;
-  if (ok) {
+  if (ok && env.options().tls) {
+    auto answer = gtest_fork_env::MakeHttplibClient(env).Get("/hello");
+    ok = answer && answer->status == 200;
+  } else if (ok) {
     // Probe::None in exec mode returns before the program listens: retry a
     // refused connection (bounded), and count it.
     bool refused = false;
@@ -473,6 +513,17 @@ void RegisterAll(int cycles) {
       return EnvCycle(*Envs()[i], VariantNamed(name), a, b);
     });
   }
+  benchmark::RegisterBenchmark("tls_material", [](benchmark::State& state) {
+    for (auto _ : state) {
+      double make_us = 0;
+      if (!TlsMaterialCycle(&make_us)) {
+        state.SkipWithError("making the TLS material failed");
+        break;
+      }
+      g_tls_material_us.push_back(make_us);
+      state.SetIterationTime(make_us / 1e6);
+    }
+  })->UseManualTime()->Iterations(fast)->Repetitions(repetitions)->Unit(benchmark::kMicrosecond);
   reg("naive_fork", naive, repetitions,
       [](double* a, double* b, Phases*) { return NaiveCycle(false, a, b); });
   reg("sleep1s_fork", 1, sleeps,
@@ -501,6 +552,7 @@ std::string Fixed(double value, int digits) {
 
 // The start figures of a floor for what a variant's start proves.
 const std::vector<double>& FloorStart(const Variant& floor, Proof proof) {
+  if (!floor.floor.empty()) return floor.start_us;  // another variant, same proof
   switch (proof) {
     case Proof::kPort: return floor.port_us;
     case Proof::kConnect: return floor.connect_us;
@@ -572,6 +624,12 @@ void Report(const std::string& out_dir) {
                 Summarize(v.start_us).p50 / 1e3);
   }
   std::printf("\n");
+  if (!g_tls_material_us.empty()) {
+    const Summary tls = Summarize(g_tls_material_us);
+    std::printf("tls_material (CA + server + client certificate, P-256): median %.3f ms, p90 "
+                "%.3f ms over %zu; first call of the process, loading OpenSSL too: %.3f ms\n",
+                tls.p50 / 1e3, tls.p90 / 1e3, g_tls_material_us.size(), g_tls_first_us / 1e3);
+  }
   for (const Variant& v : Variants()) {
     if (v.verify_retries > 0) {
       std::printf("%s: %ld refused GET(s) after SetUp returned (retried every 0.25 ms)\n",
@@ -612,6 +670,7 @@ int main(int argc, char** argv) {
   }
   int rest_count = static_cast<int>(rest.size());
   g_fixed_port = PickPort();
+  TlsMaterialCycle(&g_tls_first_us);  // the first one pays for loading OpenSSL
   RegisterAll(cycles);
   benchmark::Initialize(&rest_count, rest.data());
   if (benchmark::ReportUnrecognizedArguments(rest_count, rest.data())) return 64;

@@ -11,6 +11,7 @@ packages=(
   libcpp-httplib-dev libspdlog-dev
   nlohmann-json3-dev libcli11-dev
   libbenchmark-dev
+  libssl-dev openssl nginx-light
   curl python3 procps redis-server iproute2 util-linux
   "$@"
 )

@@ -9,11 +9,13 @@
 #include <cstdlib>
 #include <vector>
 
+#include "gtest_fork_env/url.h"
 #include "logger.h"
 #include "process.h"
 #include "reexec_spec.h"
 #include "server_context_access.h"
 #include "server_instance.h"
+#include "tls_material.h"
 
 // The GoogleTest glue. It knows nothing of processes or HTTP: starting,
 // watching and stopping the server is detail::ServerInstance's job.
@@ -79,6 +81,22 @@ void InstallReexecGuardOnce() {
   if (installed) return;
   installed = true;
   ::testing::UnitTest::GetInstance()->listeners().Append(new ReexecGuardListener);
+}
+
+// Options::tls: makes the binary's TLS material once, before the first server
+// starts, covering the hosts of every registered TLS server, so that no
+// certificate has to be made again for a later one.
+void MakeTlsMaterialForAll() {
+  std::vector<std::string> hosts;
+  bool client_cert = false;
+  for (ForkServerEnv* env : Registry()) {
+    if (!env->options().tls) continue;
+    hosts.push_back(env->options().host);
+    client_cert = client_cert || env->options().tls_client_auth;
+  }
+  detail::TlsFiles files;
+  // A failure is reported by the server's own start, which tries again.
+  if (!hosts.empty()) detail::EnsureTlsMaterial(hosts, client_cert, &files);
 }
 
 }  // namespace
@@ -254,6 +272,7 @@ void ForkServerEnv::SetUp() {
     // of the binary could not make the same environment again.
     const bool in_test = ::testing::UnitTest::GetInstance()->current_test_info() != nullptr;
     server_->set_reexec_index(in_test ? -1 : index_);
+    if (options().tls) MakeTlsMaterialForAll();
     failure = server_->Start(/*same_port=*/false);
   }
   if (!failure) {
@@ -457,6 +476,10 @@ void ForkServerEnv::ServeIfReexecuted(const char* text) {
   ServerContext context(options().name, options().host, spec.port, spec.notify_fd);
   detail::ServerContextAccess::SetControlFd(context, spec.control_fd);
   detail::ServerContextAccess::SetDataDir(context, spec.data_dir);
+  if (const char* tls_dir = std::getenv(detail::kTlsDirVariable); tls_dir && options().tls) {
+    detail::ServerContextAccess::SetTls(context, detail::TlsFiles{tls_dir});
+  }
+  unsetenv(detail::kTlsDirVariable);
   // Never return into the test runner.
   _exit(detail::RunServerFunction([&] { return Serve(context); }));
 }
@@ -470,9 +493,17 @@ const Options& ForkServerEnv::options() const { return server_->options(); }
 bool ForkServerEnv::IsRunning() const { return server_->IsAlive(); }
 
 std::string ForkServerEnv::url() const {
-  const std::string& h = host();
-  std::string bracketed = h.find(':') != std::string::npos ? "[" + h + "]" : h;
-  return "http://" + bracketed + ":" + std::to_string(port());
+  return FormatUrl(options().tls ? "https" : "http", host(), port());
+}
+
+std::string ForkServerEnv::ca_cert_path() const { return server_->tls_files().ca_cert(); }
+
+std::string ForkServerEnv::client_cert_path() const {
+  return options().tls_client_auth ? server_->tls_files().client_cert() : std::string();
+}
+
+std::string ForkServerEnv::client_key_path() const {
+  return options().tls_client_auth ? server_->tls_files().client_key() : std::string();
 }
 
 }  // namespace gtest_fork_env

@@ -112,6 +112,47 @@ size_t FormatCommand(char sign, pid_t pid, char* buffer) {
   return length;
 }
 
+// Directories the watchdog removes once the test process is gone ("r<dir>"
+// lines): the TLS material of Options::tls, so that no key outlives a
+// SIGKILLed test binary. A fixed table, filled and used with syscalls only.
+constexpr size_t kWatchedDirs = 8;
+constexpr size_t kWatchedDirLength = 4096;
+char g_watched_dirs[kWatchedDirs][kWatchedDirLength];
+size_t g_watched_dir_count = 0;
+
+void WatchDirectory(const char* line, size_t length) {
+  if (g_watched_dir_count >= kWatchedDirs || length < 2 || length >= kWatchedDirLength) return;
+  if (line[1] != '/') return;  // absolute paths only: the watchdog's cwd is not the test's
+  char* slot = g_watched_dirs[g_watched_dir_count++];
+  for (size_t i = 1; i < length; ++i) slot[i - 1] = line[i];
+  slot[length - 1] = '\0';
+}
+
+// Unlinks the entries of `dir` (not recursively) and the directory.
+// Async-signal-safe: getdents64 and unlinkat, no opendir (it allocates).
+void RemoveWatchedDirectory(const char* dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    alignas(8) char entries[4096];
+    for (int round = 0; round < 64; ++round) {
+      long got = syscall(SYS_getdents64, fd, entries, sizeof entries);
+      if (got <= 0) break;
+      for (long offset = 0; offset < got;) {
+        // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+        unsigned short reclen;
+        std::memcpy(&reclen, entries + offset + 16, sizeof reclen);
+        const char* name = entries + offset + 19;
+        if (!(name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))) {
+          unlinkat(fd, name, 0);
+        }
+        offset += reclen;
+      }
+    }
+    close(fd);
+  }
+  rmdir(dir);
+}
+
 // The watchdog: one per test process, its child, in a process group of its
 // own. It reads "+<pgid>" and "-<pgid>" lines from a pipe whose write end
 // only the test process keeps (a server child holds it just long enough to
@@ -131,7 +172,7 @@ size_t FormatCommand(char sign, pid_t pid, char* buffer) {
   CloseFrom(4);
   static pid_t groups[4096];
   size_t count = 0;
-  char line[24];
+  static char line[kWatchedDirLength + 2];
   size_t used = 0;
   for (;;) {
     char buffer[512];
@@ -144,6 +185,11 @@ size_t FormatCommand(char sign, pid_t pid, char* buffer) {
     for (ssize_t i = 0; i < got; ++i) {
       if (buffer[i] != '\n') {
         if (used < sizeof line) line[used++] = buffer[i];
+        continue;
+      }
+      if (used > 0 && line[0] == 'r') {
+        WatchDirectory(line, used);
+        used = 0;
         continue;
       }
       long pgid = 0;
@@ -170,6 +216,7 @@ size_t FormatCommand(char sign, pid_t pid, char* buffer) {
     nanosleep(&grace, nullptr);
     for (size_t j = 0; j < count; ++j) kill(-groups[j], SIGKILL);
   }
+  for (size_t j = 0; j < g_watched_dir_count; ++j) RemoveWatchedDirectory(g_watched_dirs[j]);
   _exit(0);
 }
 
@@ -261,6 +308,16 @@ void TellWatchdog(char sign, pid_t pgid) {
 }
 
 }  // namespace
+
+std::error_code WatchdogRemovesDirectory(const std::string& dir) noexcept {
+  if (dir.empty() || dir[0] != '/' || dir.size() >= kWatchedDirLength ||
+      dir.find('\n') != std::string::npos) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (auto error = EnsureWatchdog()) return error;
+  const std::string command = "r" + dir + "\n";
+  return WriteAll(TheWatchdog().command_fd, command.data(), command.size());
+}
 
 void DumpCoverage() {
 #if defined(GTEST_FORK_ENV_COVERAGE)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "gtest_fork_env/url.h"
 #include "server_instance.h"
 
 namespace gtest_fork_env::detail {
@@ -200,24 +201,51 @@ bool ServerInstance::ReadControl(int control_fd, Readiness& outcome) {
 
 std::string ServerInstance::DescribeWait() const {
   if (port_ == 0) return "it never reported its port through ServerContext::NotifyListening";
+  return DescribeProbe() + (tally_.attempts() == 0 ? ": " : " ") + tally_.Describe();
+}
+
+std::string ServerInstance::KeepDiagnosis(const ProbeResult& result) {
+  if (result.ok) return "";
+  // The last attempt is often cut short by start_timeout (at connect, in the
+  // handshake or before the status line); a diagnosis of an earlier,
+  // complete one says more.
+  const bool cut_short = result.reason.find("timed out") != std::string::npos ||
+                         result.reason.find("no status line within") != std::string::npos;
+  if (result.advice.empty() && !probe_advice_.empty() && cut_short) {
+    return probe_reason_;
+  }
+  probe_reason_ = result.reason;
+  probe_advice_ = result.advice;
+  return result.reason;
+}
+
+TlsClientFiles ServerInstance::ProbeTlsFiles() const {
+  TlsClientFiles files;
+  if (!options_.tls) return files;
+  files.ca_cert = tls_.ca_cert();
+  if (options_.tls_client_auth) {
+    files.client_cert = tls_.client_cert();
+    files.client_key = tls_.client_key();
+  }
+  return files;
+}
+
+std::string ServerInstance::DescribeProbe() const {
   const Probe& probe = options_.probe;
   const std::string target = options_.host + ":" + std::to_string(port_);
-  std::string what;
   switch (probe.kind) {
     case Probe::Kind::kHttpGet:
-      what = "HTTP GET http://" + target + probe.http_path + " expecting " +
-             std::to_string(probe.min_status) + "-" + std::to_string(probe.max_status);
-      break;
+      return "HTTP GET " + FormatUrl(options_.tls ? "https" : "http", options_.host, port_) +
+             probe.http_path + " expecting " + std::to_string(probe.min_status) + "-" +
+             std::to_string(probe.max_status);
     case Probe::Kind::kLogLine:
-      what = "waiting for a line of its output to match /" + probe.log_pattern + "/";
-      break;
+      return "waiting for a line of its output to match /" + probe.log_pattern + "/";
     case Probe::Kind::kPredicate:
-      what = "the readiness predicate for " + target;
-      break;
+      return "the readiness predicate for " + target;
     default:
-      what = "TCP connect to " + target;
+      return options_.tls ? "TLS handshake with " + target + " verified against the test CA"
+                          : "TCP connect to " + target;
   }
-  return what + (tally_.attempts() == 0 ? ": " : " ") + tally_.Describe();
 }
 
 std::string ServerInstance::ProbeOnce() {
@@ -228,13 +256,16 @@ std::string ServerInstance::ProbeOnce() {
     case Probe::Kind::kNone:
       return "";
     case Probe::Kind::kTcpConnect: {
-      ProbeResult result = TcpConnectOnce(options_.host, port_, timeout);
-      return result.ok ? "" : result.reason;
+      // Under TLS a connection proves nothing: the handshake must verify.
+      ProbeResult result = options_.tls
+                               ? TlsHandshakeOnce(options_.host, port_, ProbeTlsFiles(), timeout)
+                               : TcpConnectOnce(options_.host, port_, timeout);
+      return KeepDiagnosis(result);
     }
     case Probe::Kind::kHttpGet: {
       ProbeResult result = HttpGetOnce(options_.host, port_, probe.http_path, probe.min_status,
-                                       probe.max_status, timeout);
-      return result.ok ? "" : result.reason;
+                                       probe.max_status, timeout, ProbeTlsFiles());
+      return KeepDiagnosis(result);
     }
     case Probe::Kind::kLogLine:
       return ProbeLogLine();

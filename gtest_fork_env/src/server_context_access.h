@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "gtest_fork_env/server_context.h"
+#include "tls_files.h"
 
 namespace gtest_fork_env::detail {
 
@@ -14,6 +15,12 @@ struct ServerContextAccess {
   static void SetControlFd(ServerContext& context, int fd) { context.control_fd_ = fd; }
   static void SetDataDir(ServerContext& context, std::string dir) {
     context.data_dir_ = std::move(dir);
+  }
+  // Options::tls: the server's certificate, key and the CA.
+  static void SetTls(ServerContext& context, const TlsFiles& files) {
+    context.tls_cert_path_ = files.server_cert();
+    context.tls_key_path_ = files.server_key();
+    context.tls_ca_path_ = files.ca_cert();
   }
 };
 

@@ -13,10 +13,13 @@
 #include <iterator>
 
 #include "checkpoint.h"
+#include "gtest_fork_env/url.h"
 #include "listen_socket.h"
 #include "logger.h"
+#include "probe.h"
 #include "reexec_spec.h"
 #include "server_context_access.h"
+#include "tls_material.h"
 
 namespace gtest_fork_env::detail {
 namespace {
@@ -125,7 +128,13 @@ std::string ServerInstance::Expand(const std::string& text, uint16_t port,
     } else if (key == "port") {
       value = std::to_string(port);
     } else if (key == "url") {
-      value = "http://" + options_.host + ":" + std::to_string(port);
+      value = FormatUrl(options_.tls ? "https" : "http", options_.host, port);
+    } else if (key == "tls_cert" || key == "tls_key" || key == "ca_cert") {
+      value = key == "tls_cert" ? tls_.server_cert()
+              : key == "tls_key" ? tls_.server_key() : tls_.ca_cert();
+      if (!options_.tls && error && error->empty()) {
+        *error = "placeholder {" + key + "} needs Options::tls = true";
+      }
     } else if (key == "name") {
       value = options_.name;
     } else if (key == "data_dir") {
@@ -166,6 +175,7 @@ SpawnRequest ServerInstance::MakeRequest(uint16_t port, const Channels& channels
     ReexecSpec spec{launch_.reexec_index, notify_write, control_child, port, options_.name,
                     data_dir_};
     request.env.push_back(std::string(kServeVariable) + "=" + FormatReexecSpec(spec));
+    if (options_.tls) request.env.push_back(std::string(kTlsDirVariable) + "=" + tls_.dir);
     request.inherit_fds.push_back(notify_write);
     if (control_child >= 0) request.inherit_fds.push_back(control_child);
   } else {
@@ -177,6 +187,7 @@ SpawnRequest ServerInstance::MakeRequest(uint16_t port, const Channels& channels
       ServerContext context(options_.name, options_.host, port, notify_write);
       ServerContextAccess::SetControlFd(context, control_child);
       ServerContextAccess::SetDataDir(context, data_dir_);
+      if (options_.tls) ServerContextAccess::SetTls(context, tls_);
       return launch_.function(context);
     };
   }
@@ -202,6 +213,7 @@ Failure ServerInstance::PrepareStart() {
           "point Options::log_path or TMPDIR at a writable place.");
     }
   }
+  if (auto failure = PrepareTls()) return failure;
   if (data_dir_.empty()) {
     if (auto error = data_dirs_.NewUnit(options_.name, template_.started(), &data_dir_)) {
       return ExplainNotStarted("cannot make its data directory: " + error.message(),
@@ -261,6 +273,18 @@ Failure ServerInstance::StartProcess(bool same_port) {
   }
 }
 
+Failure ServerInstance::PrepareTls() {
+  if (!options_.tls) return std::nullopt;
+  std::string error = EnsureTlsMaterial({options_.host}, options_.tls_client_auth, &tls_);
+  if (error.empty()) {
+    WarmUpTlsClient(ProbeTlsFiles());
+    return std::nullopt;
+  }
+  return ExplainNotStarted("cannot make its TLS certificates (Options::tls): " + error,
+                           "check that libssl3 is installed and that $TEST_TMPDIR, $TMPDIR or "
+                           "/tmp is writable.");
+}
+
 ServerInstance::Mode ServerInstance::ChooseMode(size_t threads) const {
   if (!launch_.argv.empty()) return Mode::kExec;
   SpawnMode mode = options_.spawn_mode;
@@ -304,6 +328,8 @@ Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
   serving_clone_ = false;
   log_offset_ = log_scan_offset_ = log_size();
   log_partial_line_.clear();
+  probe_advice_.clear();
+  probe_reason_.clear();
   const size_t threads = CountThreads();
   mode_ = ChooseMode(threads);
   Log().debug("server '{}': starting in {} ({} thread(s) in the test binary)", options_.name,
@@ -385,17 +411,21 @@ std::string ServerInstance::ExplainStartFailure(const Readiness& readiness,
                                                 const std::vector<pid_t>& left_in_group) {
   if (!status) {
     const std::string& status_seen = tally_.status_seen();
-    return Explain(
-        "was not ready within start_timeout (" + FormatDuration(options_.start_timeout) +
-            "): " + readiness.waited_for + ". It was killed.",
-        !status_seen.empty()
-            ? "it answers, with " + status_seen + ": check Probe::HttpGet's path (" +
-                  options_.probe.http_path + ") and status range (" +
-                  std::to_string(options_.probe.min_status) + "-" +
-                  std::to_string(options_.probe.max_status) + ")."
-            : "if it is only slow, raise Options::start_timeout; otherwise check that it "
-              "listens on the host and port it was given and, for a server function, that "
-              "it reports the port.");
+    std::string advice =
+        "if it is only slow, raise Options::start_timeout; otherwise check that it listens on "
+        "the host and port it was given and, for a server function, that it reports the port.";
+    if (!probe_advice_.empty()) {
+      advice = probe_advice_;
+    } else if (!status_seen.empty()) {
+      advice = "it answers, with " + status_seen + ": check Probe::HttpGet's path (" +
+               options_.probe.http_path + ") and status range (" +
+               std::to_string(options_.probe.min_status) + "-" +
+               std::to_string(options_.probe.max_status) + ").";
+    }
+    return Explain("was not ready within start_timeout (" +
+                       FormatDuration(options_.start_timeout) + "): " + readiness.waited_for +
+                       ". It was killed.",
+                   advice);
   }
   const std::string ended = Describe(*status) + " after " + FormatDuration(ran) +
                             ", before it was ready (" + readiness.waited_for + ")";

@@ -17,6 +17,7 @@
 #include "probe.h"
 #include "process.h"
 #include "template_protocol.h"
+#include "tls_files.h"
 
 // One server's life: start it, wait until it is ready, watch it, stop it,
 // and say in words what went wrong. Under Scope::kTest and kTestSuite it
@@ -127,6 +128,8 @@ class ServerInstance {
   std::string mode_name() const;
   void set_placeholder_lookup(PlaceholderLookup lookup) { lookup_ = std::move(lookup); }
   void set_reexec_index(int index) { launch_.reexec_index = index; }
+  // Options::tls: the test binary's TLS files, set by Start; empty otherwise.
+  const TlsFiles& tls_files() const { return tls_; }
 
   // Says what happened in the shape every failure message has: the server's
   // name and pid, `what`, the tail of its log, and `advice`.
@@ -155,6 +158,8 @@ class ServerInstance {
   SpawnRequest MakeRequest(uint16_t port, const Channels& channels, std::string* error);
   // Replaces {host}, {port}, {url}, {name}, {data_dir} and {other.key}; sets
   // `error` for an unknown {other.key}.
+  // Options::tls: makes or extends the binary's TLS material (tls_).
+  Failure PrepareTls();
   std::string Expand(const std::string& text, uint16_t port, std::string* error) const;
 
   Readiness WaitUntilReady(int notify_fd, int control_fd);
@@ -165,6 +170,14 @@ class ServerInstance {
   std::string ProbeOnce();
   std::string ProbeLogLine();
   bool ProbeClone() const;
+
+  // The probe's failure ("" when it passed), remembering the last one that
+  // came with advice (a TLS diagnosis) over a later attempt cut short.
+  std::string KeepDiagnosis(const ProbeResult& result);
+  // Options::tls: the probe's CA and client certificate.
+  TlsClientFiles ProbeTlsFiles() const;
+  // The probe's target as the failure message names it.
+  std::string DescribeProbe() const;
 
   // For a server that exited with code 0 on its own: the sentence that says
   // it daemonized (empty when there is no sign of it), and `advice`.
@@ -190,6 +203,9 @@ class ServerInstance {
   std::string data_dir_;  // of the current unit; "" between units
   UniqueFd activation_socket_;
   uint16_t activation_port_ = 0;
+  TlsFiles tls_;              // Options::tls
+  std::string probe_reason_;  // the last failed probe that advised something,
+  std::string probe_advice_;  // and its advice ("" when none did)
   uint16_t port_ = 0;         // where the server listens now; 0 when down
   uint16_t last_port_ = 0;    // of the last successful start, for Restart
   pid_t last_pid_ = -1;       // for messages after the process was reaped

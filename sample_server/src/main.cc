@@ -1,6 +1,7 @@
 // sample_server: the key-value service on its own, outside any test.
 //
 //   sample_server --host 127.0.0.1 --port 8080 --data-file kv.log
+//   sample_server --tls-cert cert.pem --tls-key key.pem   (HTTPS)
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "gtest_fork_env/server_context.h"
+#include "gtest_fork_env/url.h"
 #include "sample_server/serve.h"
 
 int main(int argc, char** argv) {
@@ -27,13 +29,20 @@ int main(int argc, char** argv) {
   app.add_option("--threads", config.threads, "Worker threads (one per open connection)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1024}));
+  auto* cert_option = app.add_option("--tls-cert", config.tls_cert,
+                                     "Serve HTTPS with this certificate (PEM; needs --tls-key)")
+                          ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", config.tls_key, "Private key (PEM) of --tls-cert")
+      ->check(CLI::ExistingFile)
+      ->needs(cert_option);
+  cert_option->needs("--tls-key");
   CLI11_PARSE(app, argc, argv);
 
   // Serve() reports the bound port through ServerContext::NotifyListening,
   // which here prints the address.
-  const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  const std::string scheme = config.tls_cert.empty() ? "http" : "https";
   gtest_fork_env::ServerContext context("sample_server", host, port, [&](uint16_t bound_port) {
-    std::printf("listening on http://%s:%u\n", shown_host.c_str(), bound_port);
+    std::printf("listening on %s\n", gtest_fork_env::FormatUrl(scheme, host, bound_port).c_str());
     std::fflush(stdout);
   });
   return sample_server::Serve(context, config);

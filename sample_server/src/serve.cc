@@ -58,11 +58,21 @@ int Serve(gtest_fork_env::ServerContext& context, const Config& config) {
   std::unique_ptr<Store> store = OpenStore(config, *logger);
   if (!store) return 2;
   // Declared after the store, so it stops before the store goes.
-  httplib::Server server;
-  InstallHttpApi(server, *store, config, logger);
-  logger->info("server '{}' starting on {}:{} (max value {} bytes, {} threads)", context.name(),
-               context.host(), context.port(), config.max_value_bytes, config.threads);
-  const int code = gtest_fork_env::ServeHttplib(server, context);
+  const bool own_cert = !config.tls_cert.empty() || !config.tls_key.empty();
+  const std::string cert = own_cert ? config.tls_cert : context.tls_cert_path();
+  const std::string key = own_cert ? config.tls_key : context.tls_key_path();
+  std::unique_ptr<httplib::Server> server;
+  if (cert.empty()) {
+    server = std::make_unique<httplib::Server>();
+  } else {
+    server = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+  }
+  InstallHttpApi(*server, *store, config, logger);
+  logger->info("server '{}' starting on {}:{} over {} (max value {} bytes, {} threads)",
+               context.name(), context.host(), context.port(),
+               cert.empty() ? "HTTP" : "HTTPS with " + cert, config.max_value_bytes,
+               config.threads);
+  const int code = gtest_fork_env::ServeHttplib(*server, context);
   logger->info("stopped with exit code {}", code);
   return code;
 }

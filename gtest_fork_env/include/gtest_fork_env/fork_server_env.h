@@ -60,7 +60,9 @@ class ForkServerEnv : public ::testing::Environment {
   // In `argv` and in Options::env, {host}, {port}, {url} and {name} are
   // replaced by this server's values, and {NAME.host}, {NAME.port},
   // {NAME.url}, {NAME.pid} by those of the running server named NAME (one
-  // registered before this one). The library picks the port (or passes a
+  // registered before this one). With Options::tls, {tls_cert}, {tls_key}
+  // and {ca_cert} are the PEM files of the server's certificate, its key and
+  // the test CA (docs/https.md). The library picks the port (or passes a
   // listening socket, see Options::socket_activation); the program must stay
   // in the foreground. A program that cannot be executed fails SetUp at once
   // with the exec error.
@@ -81,8 +83,18 @@ class ForkServerEnv : public ::testing::Environment {
   // The port the server listens on (the bound one when Options::port is 0),
   // or 0 when it is not running.
   uint16_t port() const;
-  // "http://host:port" (IPv6 hosts in brackets).
+  // "http://host:port", or "https://host:port" with Options::tls (IPv6 hosts
+  // in brackets; see FormatUrl in url.h).
   std::string url() const;
+  // Options::tls: the PEM file of the throwaway CA that signed the server's
+  // certificate; give it to a client as its only trusted CA (curl --cacert).
+  // Empty when TLS is off or before the first SetUp. For an httplib client
+  // that has it already set, see MakeHttplibClient (httplib_client.h).
+  std::string ca_cert_path() const;
+  // Options::tls_client_auth: the client certificate and key (PEM) signed by
+  // the same CA, for mutual TLS (curl --cert --key). Empty otherwise.
+  std::string client_cert_path() const;
+  std::string client_key_path() const;
   // The server's pid, or -1 when not running: under Scope::kTest, the
   // current test's clone. The server runs in a process group of its own,
   // which TearDown signals as a whole.

@@ -29,6 +29,17 @@ namespace gtest_fork_env {
 // the port again while connections of the previous server are in TIME_WAIT
 // (that needs SO_REUSEADDR on both the old and the new socket).
 inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
+  if (!server.is_valid()) {
+    // An httplib::SSLServer whose certificate, key or client CA did not load.
+    std::fprintf(stderr,
+                 "gtest_fork_env: server '%s' cannot serve: its TLS certificate or key could not "
+                 "be loaded (httplib::SSLServer is not valid). Build it from "
+                 "context.tls_cert_path() (%s) and context.tls_key_path() (%s), with "
+                 "Options::tls on.\n",
+                 context.name().c_str(), context.tls_cert_path().c_str(),
+                 context.tls_key_path().c_str());
+    return 1;
+  }
   socket_t listen_fd = INVALID_SOCKET;
   server.set_socket_options([&listen_fd](socket_t sock) {
     int yes = 1;

@@ -136,6 +136,21 @@ struct Options {
   // program that then exits during start-up saying "Address already in use"
   // is started again on a fresh port, up to this many times.
   int port_retries = 3;
+
+  // --- HTTPS (docs/https.md) ---
+  // Makes a throwaway CA and a server certificate for the test binary (once,
+  // in the test process, before the server starts) and serves HTTPS: the
+  // server gets the files through ServerContext::tls_cert_path() and friends
+  // (exec mode: {tls_cert}, {tls_key}, {ca_cert}), url() says https://, and
+  // the probes speak TLS and verify the server against that CA. The files
+  // live in a private directory removed when the binary ends, even by
+  // SIGKILL. Never downgraded to plain HTTP: a server that does not speak TLS
+  // with that certificate is not ready.
+  bool tls = false;
+  // With tls: also a client certificate signed by the same CA
+  // (ForkServerEnv::client_cert_path()), which the probes present; the server
+  // is expected to require one (mutual TLS).
+  bool tls_client_auth = false;
 };
 
 }  // namespace gtest_fork_env

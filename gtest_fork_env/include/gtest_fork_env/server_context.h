@@ -11,7 +11,8 @@ struct ServerContextAccess;
 }
 
 // What the server function gets in the child process: where to listen, a
-// way to say that it does, and the checkpoint that makes it a template.
+// way to say that it does, its TLS files, and the checkpoint that makes it a
+// template.
 class ServerContext {
  public:
   // Made by ForkServerEnv; public for tests of server functions. `notify_fd`
@@ -80,6 +81,16 @@ class ServerContext {
   // call that after your stop. Outside a clone it does nothing.
   std::function<void()> DetachListeningSocket(int listen_fd);
 
+  // Options::tls: the server's certificate (PEM, signed by the test CA, its
+  // names covering host(), 127.0.0.1, ::1 and localhost), its private key, and
+  // the CA certificate, to verify client certificates with under
+  // Options::tls_client_auth. All empty when TLS is off. For httplib:
+  //   httplib::SSLServer server(context.tls_cert_path().c_str(),
+  //                             context.tls_key_path().c_str());
+  const std::string& tls_cert_path() const { return tls_cert_path_; }
+  const std::string& tls_key_path() const { return tls_key_path_; }
+  const std::string& tls_ca_path() const { return tls_ca_path_; }
+
  private:
   friend struct detail::ServerContextAccess;
 
@@ -92,6 +103,9 @@ class ServerContext {
   int control_fd_ = -1;  // the test process's end of the template protocol
   std::string data_dir_;
   std::function<void(uint16_t)> on_listening_;  // empty with a notify_fd
+  std::string tls_cert_path_;
+  std::string tls_key_path_;
+  std::string tls_ca_path_;
 };
 
 }  // namespace gtest_fork_env

@@ -21,6 +21,10 @@ struct Config {
   bool fsync = false;
   // Worker threads, one per open connection.
   size_t threads = 16;
+  // HTTPS: the certificate and private key (PEM) to serve with. Both empty:
+  // those of the ServerContext (Options::tls), or plain HTTP when it has none.
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 // Runs the service until SIGTERM or SIGINT: makes the logger (level from
