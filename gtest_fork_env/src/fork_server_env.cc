@@ -12,6 +12,7 @@
 #include "logger.h"
 #include "process.h"
 #include "server_instance.h"
+#include "test_runner.h"
 
 // The GoogleTest glue. It knows nothing of processes or HTTP: starting,
 // watching and stopping the server is detail::ServerInstance's job.
@@ -171,6 +172,7 @@ class ServerWatchListener : public ::testing::EmptyTestEventListener {
   static void ShowLogOfTest(ForkServerEnv& env) {
     std::string lines =
         detail::ReadFrom(env.log_path(), env.log_offset_at_test_start_, kLogBytesPerFailedTest);
+    detail::CopyToUndeclaredOutputs(env.log_path());
     if (lines.empty()) return;
     const std::string quoted = detail::QuoteLines(lines, SIZE_MAX, SIZE_MAX);
     std::printf("[gtest_fork_env] server '%s' wrote during this test (whole log: %s):\n%s",
@@ -258,6 +260,8 @@ void ForkServerEnv::SetUp() {
   // Non-fatal on purpose (see ServerWatchListener): the tests still start, and
   // each fails at once with this message instead of being skipped.
   ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
+  detail::ReportInfrastructureFailure(options().name, failure);
+  detail::CopyToUndeclaredOutputs(log_path());
   unavailable_ = "server '" + options().name + "' failed to start, so this test did not run:\n" +
                  failure;
 }
@@ -277,7 +281,9 @@ void ForkServerEnv::TearDown() {
   UnexportAddress();
   const bool passed = ::testing::UnitTest::GetInstance()->Passed();
   if (!passed && !server_->log_path().empty()) {
-    detail::Log().info("server '{}' log kept at {}", options().name, server_->log_path());
+    const std::string copy = detail::CopyToUndeclaredOutputs(server_->log_path());
+    detail::Log().info("server '{}' log kept at {}{}{}", options().name, server_->log_path(),
+                       copy.empty() ? "" : " and copied to ", copy);
   }
   server_->Finish(/*remove_temporary_log=*/passed);
 }
@@ -306,6 +312,7 @@ bool ForkServerEnv::Start() {
   std::string failure = server_->Start(/*same_port=*/true);
   if (!failure.empty()) {
     ReportFailure(::testing::TestPartResult::kNonFatalFailure, failure);
+    detail::ReportInfrastructureFailure(options().name, failure);
     return false;
   }
   ExportAddress();

@@ -16,6 +16,7 @@
 #include "listen_socket.h"
 #include "logger.h"
 #include "probe.h"
+#include "test_runner.h"
 
 namespace gtest_fork_env::detail {
 namespace {
@@ -180,7 +181,7 @@ std::string ServerInstance::Start(bool same_port) {
   if (!log_.fd) {
     if (auto error = OpenLogFile(options_.log_path, options_.name, log_)) {
       return "server '" + options_.name + "' was not started: cannot open its log " +
-             (options_.log_path.empty() ? "in $TMPDIR" : "file " + options_.log_path) + ": " +
+             (options_.log_path.empty() ? "in " + LogDirectory() : "file " + options_.log_path) + ": " +
              error.message() + "\nWhat to do: point Options::log_path or TMPDIR at a writable place.";
     }
   }
@@ -320,7 +321,8 @@ std::string ServerInstance::ExplainStartFailure(const std::string& waited_for,
                                                 const std::vector<pid_t>& left_in_group) {
   if (!status) {
     return Explain("was not ready within start_timeout (" + FormatDuration(options_.start_timeout) +
-                       "): " + waited_for + ". It was killed.",
+                       "): " + waited_for + ". It was killed." +
+                       TestTimeoutNote(started_at_ + options_.start_timeout),
                    "if it is only slow, raise Options::start_timeout; otherwise check that it "
                    "listens on the host and port it was given and, for a server function, that "
                    "it reports the port.");
@@ -376,8 +378,9 @@ std::string ServerInstance::DaemonNote(const ExitStatus& status,
 
 std::string ServerInstance::ProbeOnce() {
   const Probe& probe = options_.probe;
-  const milliseconds timeout = std::clamp(Remaining(started_at_ + options_.start_timeout),
-                                          milliseconds(1), milliseconds(1000));
+  const milliseconds timeout =
+      std::clamp(Remaining(ReadinessDeadline(started_at_ + options_.start_timeout)),
+                 milliseconds(1), milliseconds(1000));
   switch (probe.kind) {
     case Probe::Kind::kNone:
       return "";
@@ -421,7 +424,7 @@ std::string ServerInstance::ProbeOnce() {
 }
 
 std::string ServerInstance::WaitUntilReady(int notify_fd) {
-  const auto deadline = started_at_ + options_.start_timeout;
+  const auto deadline = ReadinessDeadline(started_at_ + options_.start_timeout);  // test_runner.h
   const auto first_pause = std::chrono::microseconds(500);
   const auto longest_pause = std::chrono::microseconds(2000);
   std::string notice;  // the partial "<port>\n" line
