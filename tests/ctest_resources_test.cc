@@ -108,8 +108,8 @@ uint16_t FreePort() {
 // a time, each on a port of its own, and all pass. Without the allocation,
 // two servers on one port would fail to bind.
 TEST(CtestResourceSpec, ParallelTestsGetPortsOfTheirOwn) {
-  const fs::path dir = fs::path(::testing::TempDir()) /
-                       ("ctest-resources-" + std::to_string(getpid()));
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("ctest-resources-" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const uint16_t first = FreePort();
@@ -127,9 +127,9 @@ TEST(CtestResourceSpec, ParallelTestsGetPortsOfTheirOwn) {
            << " PROPERTIES RESOURCE_GROUPS \"ports:1\")\n";
     }
   }
-  test_support::RunResult result = test_support::Run(
-      {CTEST_COMMAND, "--test-dir", dir.string(), "-j4", "-V", "--resource-spec-file",
-       (dir / "resources.json").string()});
+  test_support::RunResult result =
+      test_support::Run({CTEST_COMMAND, "--test-dir", dir.string(), "-j4", "-V",
+                         "--resource-spec-file", (dir / "resources.json").string()});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("100% tests passed, 0 tests failed out of 4"));
   std::multiset<std::string> ports;

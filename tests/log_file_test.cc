@@ -16,9 +16,9 @@ namespace {
 
 using gtest_fork_env::detail::LogDirectory;
 using gtest_fork_env::detail::LogFile;
-using gtest_fork_env::detail::UniqueFd;
 using gtest_fork_env::detail::OpenLogFile;
 using gtest_fork_env::detail::TailOfFile;
+using gtest_fork_env::detail::UniqueFd;
 
 TEST(LogFile, TemporaryFileIsInTheLogDirectoryAndNamedAfterTheServer) {
   char dir[] = "/tmp/gtest_fork_env-logtest-XXXXXX";
@@ -59,8 +59,8 @@ TEST(LogFile, KeepsTheNewestLogsPerServerAndThoseInUse) {
   };
   std::vector<std::string> api_logs;
   for (int i = 0; i < 8; ++i) {
-    api_logs.push_back(make_old("api-100" + std::to_string(i) + "-abcde" + std::to_string(i) + ".log",
-                                1000 - i * 10));
+    api_logs.push_back(make_old(
+        "api-100" + std::to_string(i) + "-abcde" + std::to_string(i) + ".log", 1000 - i * 10));
   }
   const std::string oldest_in_use = make_old("api-999-inuse0.log", 5000);
   UniqueFd holder(open(oldest_in_use.c_str(), O_RDONLY | O_CLOEXEC));

@@ -245,7 +245,8 @@ TEST(RunnerRun, AFailedTestLeavesTheLogInUndeclaredOutputsButNoInfrastructureFai
   EXPECT_FALSE(fs::exists(dir / "infrastructure_failure"));
   bool found = false;
   for (const fs::path& copy : FilesIn(dir / "outputs", "")) {
-    found = found || ReadFile(copy).find("handled-request-of-the-failing-test") != std::string::npos;
+    found =
+        found || ReadFile(copy).find("handled-request-of-the-failing-test") != std::string::npos;
   }
   EXPECT_TRUE(found) << result.output;
 }

@@ -52,9 +52,9 @@ std::vector<CtestResource> CtestResources(const std::string& type, int group) {
   if (!count_text || !*count_text) return {};
   const long count = std::strtol(count_text, nullptr, 10);
   if (group < 0 || group >= count) {
-    Malformed("CTEST_RESOURCE_GROUP_COUNT",
-              "is " + std::string(count_text) + ", so there is no resource group " +
-                  std::to_string(group));
+    Malformed("CTEST_RESOURCE_GROUP_COUNT", "is " + std::string(count_text) +
+                                                ", so there is no resource group " +
+                                                std::to_string(group));
   }
   std::string variable = "CTEST_RESOURCE_GROUP_" + std::to_string(group) + "_";
   for (char c : type) variable += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -85,8 +85,9 @@ std::optional<PortRange> CtestPortRange(const std::string& type, int group) {
   }
   if (first < 0 || last < first || pos != id.size()) {
     Malformed("CTEST_RESOURCE_GROUP_" + std::to_string(group) + "_<" + type + ">",
-              "names resource '" + id + "', which is not '<first port>' or "
-              "'<first port>_<last port>' after an optional prefix");
+              "names resource '" + id +
+                  "', which is not '<first port>' or "
+                  "'<first port>_<last port>' after an optional prefix");
   }
   return PortRange{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
 }

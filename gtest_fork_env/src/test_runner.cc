@@ -25,10 +25,17 @@ const Clock::time_point kProcessStart = Clock::now();
 constexpr double kTestTimeoutShare = 0.9;
 
 const char* const kRunnerVariables[] = {
-    "XML_OUTPUT_FILE",      "TEST_PREMATURE_EXIT_FILE", "TEST_SHARD_STATUS_FILE",
-    "TEST_SHARD_INDEX",     "TEST_TOTAL_SHARDS",        "GTEST_SHARD_INDEX",
-    "GTEST_TOTAL_SHARDS",   "GTEST_SHARD_STATUS_FILE",  "GTEST_OUTPUT",
-    "TEST_WARNINGS_OUTPUT_FILE", "TEST_INFRASTRUCTURE_FAILURE_FILE",
+    "XML_OUTPUT_FILE",
+    "TEST_PREMATURE_EXIT_FILE",
+    "TEST_SHARD_STATUS_FILE",
+    "TEST_SHARD_INDEX",
+    "TEST_TOTAL_SHARDS",
+    "GTEST_SHARD_INDEX",
+    "GTEST_TOTAL_SHARDS",
+    "GTEST_SHARD_STATUS_FILE",
+    "GTEST_OUTPUT",
+    "TEST_WARNINGS_OUTPUT_FILE",
+    "TEST_INFRASTRUCTURE_FAILURE_FILE",
 };
 // Every variable that starts with this: TEST_UNDECLARED_OUTPUTS_DIR,
 // _MANIFEST, _ANNOTATIONS, _ZIP...
@@ -82,8 +89,9 @@ void ReportInfrastructureFailure(const std::string& server_name, const std::stri
   if (!path) return;
   UniqueFd fd(open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!fd) return;
-  const std::string line = "gtest_fork_env: server '" + server_name + "' could not be started: " +
-                           failure.substr(0, failure.find('\n')) + "\n";
+  const std::string line = "gtest_fork_env: server '" + server_name +
+                           "' could not be started: " + failure.substr(0, failure.find('\n')) +
+                           "\n";
   WriteAll(fd.get(), line.data(), line.size());
 }
 
@@ -117,7 +125,8 @@ Clock::time_point ReadinessDeadline(Clock::time_point start_deadline) {
 std::string TestTimeoutNote(Clock::time_point start_deadline) {
   if (TestTimeoutDeadline() >= start_deadline) return "";
   return " The wait was cut short before start_timeout ran out: the test runner gives this "
-         "test " + std::to_string(TestTimeoutSeconds()) +
+         "test " +
+         std::to_string(TestTimeoutSeconds()) +
          " s ($TEST_TIMEOUT), and the library stops waiting at 90% of it so that this message "
          "is still printed. Give the test a longer timeout (Bazel: the `timeout` "
          "or `size` attribute, or --test_timeout), or start the server faster.";
