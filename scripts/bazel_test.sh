@@ -12,9 +12,10 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install_deps.sh bazel-bootstrap bazel-rules-java
 
-# A timeout kills the client only: stop the server too, so nothing of this
-# job outlives it.
-trap 'status=$?; if [ $status -ne 0 ]; then bazel shutdown >/dev/null 2>&1 || true; fi' EXIT
+# Bazel's server (a JVM) would otherwise stay up for hours after the job, and
+# a timeout kills only the client: stop the server on every exit. The output
+# base stays, so the next run is still incremental.
+trap 'bazel shutdown >/dev/null 2>&1 || true' EXIT
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
