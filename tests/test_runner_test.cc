@@ -63,13 +63,23 @@ class ScopedEnv {
   std::map<std::string, std::optional<std::string>> saved_;
 };
 
-// A fresh directory for one test, under the runner's temporary directory.
-fs::path FreshDir(const std::string& name) {
-  fs::path dir = fs::path(TempDir()) / ("runner-" + name + "-" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+// A fresh directory for one test, under the runner's temporary directory;
+// removed after a passing test, kept to be read after a failing one.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name)
+      : path_(fs::path(TempDir()) / ("runner-" + name + "-" + std::to_string(getpid()))) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~ScratchDir() {
+    if (!::testing::Test::HasFailure()) fs::remove_all(path_);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
 
 // --- The functions -------------------------------------------------------
 
@@ -120,7 +130,8 @@ TEST(TempDir, PrefersTestTmpdirThenTmpdir) {
 }
 
 TEST(ReportInfrastructureFailure, AppendsOneLinePerServer) {
-  const fs::path file = FreshDir("infra") / "infrastructure_failure";
+  ScratchDir scratch("infra");
+  const fs::path file = scratch.path() / "infrastructure_failure";
   ScopedEnv env;
   env.Set("TEST_INFRASTRUCTURE_FAILURE_FILE", file.c_str());
   ReportInfrastructureFailure("api", "server 'api' exited\nLast lines...");
@@ -131,7 +142,8 @@ TEST(ReportInfrastructureFailure, AppendsOneLinePerServer) {
 }
 
 TEST(CopyToUndeclaredOutputs, CopiesUnderTheSameNameOrDoesNothing) {
-  const fs::path dir = FreshDir("outputs");
+  ScratchDir scratch("outputs");
+  const fs::path& dir = scratch.path();
   const fs::path log = dir / "api-1-abcdef.log";
   std::ofstream(log) << "line one\n";
   ScopedEnv env;
@@ -206,7 +218,8 @@ std::vector<fs::path> FilesIn(const fs::path& dir, const std::string& prefix) {
 }
 
 TEST(RunnerRun, NoServerSeesTheRunnersVariablesAndTheRunEndsClean) {
-  const fs::path dir = FreshDir("clean");
+  ScratchDir scratch("clean");
+  const fs::path& dir = scratch.path();
   RunResult result = RunAsRunner("runner_contract_test", RunnerEnvironment(dir));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("[  PASSED  ] 5 tests"));
@@ -221,7 +234,8 @@ TEST(RunnerRun, NoServerSeesTheRunnersVariablesAndTheRunEndsClean) {
 }
 
 TEST(RunnerRun, AServerThatCannotStartIsAnInfrastructureFailureWithItsLog) {
-  const fs::path dir = FreshDir("start");
+  ScratchDir scratch("start");
+  const fs::path& dir = scratch.path();
   std::vector<std::string> env = RunnerEnvironment(dir);
   env.push_back("START_FAILURE=exit_code");
   RunResult result = RunAsRunner("scenario_start_failure", env);
@@ -239,7 +253,8 @@ TEST(RunnerRun, AServerThatCannotStartIsAnInfrastructureFailureWithItsLog) {
 }
 
 TEST(RunnerRun, AFailedTestLeavesTheLogInUndeclaredOutputsButNoInfrastructureFailure) {
-  const fs::path dir = FreshDir("failed");
+  ScratchDir scratch("failed");
+  const fs::path& dir = scratch.path();
   RunResult result = RunAsRunner("scenario_failing_test", RunnerEnvironment(dir));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_FALSE(fs::exists(dir / "infrastructure_failure"));
@@ -252,7 +267,8 @@ TEST(RunnerRun, AFailedTestLeavesTheLogInUndeclaredOutputsButNoInfrastructureFai
 }
 
 TEST(RunnerRun, TestTimeoutCutsTheReadinessWaitShort) {
-  const fs::path dir = FreshDir("timeout");
+  ScratchDir scratch("timeout");
+  const fs::path& dir = scratch.path();
   std::vector<std::string> env = RunnerEnvironment(dir);
   env.push_back("START_FAILURE=hangs");  // start_timeout 20 s in the scenario
   env.push_back("TEST_TIMEOUT=2");
@@ -265,7 +281,8 @@ TEST(RunnerRun, TestTimeoutCutsTheReadinessWaitShort) {
 }
 
 TEST(RunnerRun, NoProcessOutlivesAKilledTest) {
-  const fs::path dir = FreshDir("killed");
+  ScratchDir scratch("killed");
+  const fs::path& dir = scratch.path();
   RunOptions options;
   options.kill_when = [](const std::string& output) {
     return output.find("[ RUN      ]") != std::string::npos;
