@@ -413,7 +413,8 @@ TEST(FailedTest, ShowsWhatTheServerWroteDuringItAndRecordsTheLogPath) {
   std::string xml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   unlink(path);
   EXPECT_THAT(xml, HasSubstr("gtest_fork_env_log_chatty"));
-  EXPECT_THAT(xml, HasSubstr("/gtest_fork_env-chatty-"));
+  EXPECT_THAT(xml, HasSubstr("/gtest_fork_env-logs-"));  // LogDirectory()
+  EXPECT_THAT(xml, HasSubstr("/chatty-"));
 }
 
 }  // namespace

@@ -24,6 +24,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// Where the library keeps logs when TMPDIR is `temp_dir` (LogDirectory()).
+std::string LogsIn(const std::string& temp_dir) {
+  return temp_dir + "/gtest_fork_env-logs-" + std::to_string(geteuid());
+}
+
 size_t CountEntries(const std::string& dir) {
   size_t count = 0;
   if (DIR* handle = opendir(dir.c_str())) {
@@ -63,7 +68,7 @@ struct Counts {
 
 Counts Measure(const std::string& temp_dir) {
   return {CountEntries("/proc/self/fd"), gtest_fork_env::detail::CountThreads(), CountChildren(),
-          CountEntries(temp_dir)};
+          CountEntries(LogsIn(temp_dir))};
 }
 
 std::string MakeTempDir() {
@@ -97,6 +102,7 @@ TEST(Soak, TwoThousandSetUpTearDownCyclesLeakNothing) {
   }
   const Counts after = Measure(temp_dir);
   unsetenv("TMPDIR");
+  rmdir(LogsIn(temp_dir).c_str());
   rmdir(temp_dir.c_str());
   std::printf(
       "after %d cycles: descriptors %zu -> %zu, threads %zu -> %zu, children %zu -> %zu, "
@@ -133,7 +139,7 @@ TEST(Soak, FiveHundredTestProcessesUnderCtestAtOnce) {
       options);
   const bool none_left = test_support::WaitUntil(
       [&] { return test_support::ProcessesWithArgument(marker).empty(); }, milliseconds(5000));
-  const size_t temp_files = CountEntries(temp_dir);
+  const size_t temp_files = CountEntries(LogsIn(temp_dir));
   std::printf("%d test processes under ctest -j %d: took %lld ms, %zu temporary files left\n",
               kProcesses, kProcesses, static_cast<long long>(result.elapsed.count()), temp_files);
   std::system(("rm -rf '" + dir + "' '" + temp_dir + "'").c_str());

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "test_runner.h"
 #include "unique_fd.h"
 
 namespace gtest_fork_env::detail {
@@ -16,13 +17,12 @@ std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_firs
                                   std::string* path) {
   try {
     if (base_.empty()) {
-      const char* tmpdir = std::getenv("TMPDIR");
       std::string name = server_name.substr(0, 64);
       for (char& c : name) {
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
       }
-      std::string pattern = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") +
-                            "/gtest_fork_env-" + name + "-data-XXXXXX";
+      // $TEST_TMPDIR under Bazel, else $TMPDIR or /tmp (test_runner.h).
+      std::string pattern = TempDir() + "/gtest_fork_env-" + name + "-data-XXXXXX";
       std::vector<char> buffer(pattern.begin(), pattern.end());
       buffer.push_back('\0');
       if (!mkdtemp(buffer.data())) return LastError();

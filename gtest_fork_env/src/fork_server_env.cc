@@ -16,6 +16,7 @@
 #include "server_context_access.h"
 #include "server_instance.h"
 #include "tls_material.h"
+#include "test_runner.h"
 
 // The GoogleTest glue. It knows nothing of processes or HTTP: starting,
 // watching and stopping the server is detail::ServerInstance's job.
@@ -282,6 +283,8 @@ void ForkServerEnv::SetUp() {
   // Non-fatal on purpose (see ServerWatchListener): the tests still start, and
   // each fails at once with this message instead of being skipped.
   ReportFailure(::testing::TestPartResult::kNonFatalFailure, *failure);
+  detail::ReportInfrastructureFailure(options().name, *failure);
+  detail::CopyToUndeclaredOutputs(log_path());
   unavailable_ = "server '" + options().name + "' failed to start, so this test did not run:\n" +
                  *failure;
 }
@@ -302,7 +305,9 @@ void ForkServerEnv::TearDown() {
   UnexportAddress();
   const bool passed = ::testing::UnitTest::GetInstance()->Passed();
   if (!passed && !server_->log_path().empty()) {
-    detail::Log().info("server '{}' log kept at {}", options().name, server_->log_path());
+    const std::string copy = detail::CopyToUndeclaredOutputs(server_->log_path());
+    detail::Log().info("server '{}' log kept at {}{}{}", options().name, server_->log_path(),
+                       copy.empty() ? "" : " and copied to ", copy);
   }
   server_->Finish(/*remove_temporary_files=*/passed);
 }
@@ -343,6 +348,7 @@ void ForkServerEnv::EnsureServer(const std::string& unit) {
   ReportFailure(::testing::TestPartResult::kFatalFailure,
                 "server '" + options().name + "' could not be started for this " + unit +
                     ":\n" + *failure);
+  detail::ReportInfrastructureFailure(options().name, *failure);
   if (had_template && !server_->has_template()) {
     unavailable_ = "this test did not run: the template of server '" + options().name +
                    "' is gone:\n" + *failure;
@@ -391,6 +397,7 @@ void ForkServerEnv::ShowLogOfTest(const std::string& kept_data_dir) const {
   if (log_path().empty()) return;
   std::string lines = detail::ReadFrom(log_path(), log_offset_at_test_start_,
                                        kLogBytesPerFailedTest);
+  detail::CopyToUndeclaredOutputs(log_path());
   if (lines.empty()) return;
   const std::string quoted = detail::QuoteLines(lines, SIZE_MAX, SIZE_MAX);
   std::printf("[gtest_fork_env] server '%s' wrote during this test (whole log: %s):\n%s",
@@ -424,6 +431,7 @@ bool ForkServerEnv::Start() {
   server_->Stop();
   if (auto failure = server_->Start(/*same_port=*/true)) {
     ReportFailure(::testing::TestPartResult::kNonFatalFailure, *failure);
+    detail::ReportInfrastructureFailure(options().name, *failure);
     return false;
   }
   ExportAddress();

@@ -1,11 +1,17 @@
 #include "log_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <utility>
 #include <vector>
+
+#include "test_runner.h"
 
 namespace gtest_fork_env::detail {
 namespace {
@@ -18,6 +24,59 @@ std::string SafeFileName(const std::string& name) {
     safe += plain ? c : '_';
   }
   return safe.empty() ? "server" : safe.substr(0, 64);
+}
+
+// Makes `dir` (mode 0700) unless it exists; either way it must be a real
+// directory owned by this user, since it sits in a shared /tmp.
+std::error_code MakeOwnDirectory(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return LastError();
+  struct stat info;
+  if (lstat(dir.c_str(), &info) != 0) return LastError();
+  if (!S_ISDIR(info.st_mode) || info.st_uid != geteuid()) {
+    return std::make_error_code(std::errc::permission_denied);
+  }
+  return {};
+}
+
+// Whether `file` is "<safe_name>-<pid>-XXXXXX.log", a log OpenLogFile made
+// for this server name (and not for "<safe_name>-v2", say).
+bool IsLogOf(const std::string& file, const std::string& safe_name) {
+  const std::string prefix = safe_name + "-";
+  const std::string suffix = ".log";
+  if (file.size() < prefix.size() + suffix.size() + 9 || file.compare(0, prefix.size(), prefix) ||
+      file.compare(file.size() - suffix.size(), suffix.size(), suffix)) {
+    return false;
+  }
+  const std::string middle =
+      file.substr(prefix.size(), file.size() - prefix.size() - suffix.size());
+  const size_t dash = middle.find('-');
+  return dash != std::string::npos && dash > 0 && middle.size() - dash - 1 == 6 &&
+         std::all_of(middle.begin(), middle.begin() + static_cast<long>(dash),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Removes the logs of `safe_name` in `dir` beyond the newest
+// kKeptLogsPerServer that no process holds open (see OpenLogFile).
+// Best effort: a file that vanishes or cannot be read is left to the next run.
+void PruneLogs(const std::string& dir, const std::string& safe_name) {
+  std::vector<std::pair<struct timespec, std::string>> idle;
+  DIR* listing = opendir(dir.c_str());
+  if (!listing) return;
+  while (struct dirent* entry = readdir(listing)) {
+    if (!IsLogOf(entry->d_name, safe_name)) continue;
+    std::string path = dir + "/" + entry->d_name;
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    struct stat info;
+    if (!fd || flock(fd.get(), LOCK_EX | LOCK_NB) != 0 || fstat(fd.get(), &info) != 0) continue;
+    idle.emplace_back(info.st_mtim, std::move(path));
+  }
+  closedir(listing);
+  if (idle.size() <= kKeptLogsPerServer) return;
+  std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) {
+    return a.first.tv_sec != b.first.tv_sec ? a.first.tv_sec > b.first.tv_sec
+                                            : a.first.tv_nsec > b.first.tv_nsec;
+  });
+  for (size_t i = kKeptLogsPerServer; i < idle.size(); ++i) unlink(idle[i].second.c_str());
 }
 
 std::string ReadRange(const std::string& path, long long offset, size_t max_bytes) {
@@ -48,6 +107,10 @@ std::string ReadRange(const std::string& path, long long offset, size_t max_byte
 
 }  // namespace
 
+std::string LogDirectory() {
+  return TempDir() + "/gtest_fork_env-logs-" + std::to_string(geteuid());
+}
+
 std::error_code OpenLogFile(const std::string& path, const std::string& server_name,
                             LogFile& log) noexcept {
   try {
@@ -59,13 +122,18 @@ std::error_code OpenLogFile(const std::string& path, const std::string& server_n
       log.temporary = false;
       return {};
     }
-    const char* tmpdir = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") +
-                          "/gtest_fork_env-" + SafeFileName(server_name) + "-XXXXXX.log";
+    const std::string dir = LogDirectory();
+    if (auto error = MakeOwnDirectory(dir)) return error;
+    const std::string safe_name = SafeFileName(server_name);
+    std::string pattern = dir + "/" + safe_name + "-" + std::to_string(getpid()) + "-XXXXXX.log";
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     UniqueFd fd(mkostemps(buffer.data(), 4, O_APPEND | O_CLOEXEC));
     if (!fd) return LastError();
+    // In use from here on, for as long as this process or the server holds
+    // it open: PruneLogs (ours or another run's) passes it by.
+    flock(fd.get(), LOCK_SH);
+    PruneLogs(dir, safe_name);
     log.fd = std::move(fd);
     log.path = buffer.data();
     log.temporary = true;

@@ -15,10 +15,26 @@ struct LogFile {
   bool temporary = false;  // made by the library; removed after a clean run
 };
 
+// How many logs the library made are kept per server name in
+// LogDirectory(): those of failed runs (a clean run removes its own), and of
+// runs that were killed before they could clean up.
+constexpr size_t kKeptLogsPerServer = 5;
+
+// Where the logs the library makes go: <TempDir()>/gtest_fork_env-logs-<uid>
+// (TempDir() is $TEST_TMPDIR, $TMPDIR or /tmp). A fixed place, so that the
+// log of a test binary that was SIGKILLed, and never printed its path, can
+// still be found: the newest file there named after the server.
+std::string LogDirectory();
+
 // Opens `path` for appending (truncating it first), or, when `path` is
-// empty, creates a fresh file in $TMPDIR (or /tmp) whose name holds
-// `server_name`.
-// Errors: open/mkstemp failures, with errno.
+// empty, creates a fresh file "<server_name>-<pid>-XXXXXX.log" in
+// LogDirectory() (made mode 0700 if missing) and removes older logs of the
+// same server name there beyond the newest kKeptLogsPerServer. A log is in
+// use while a process holds it open (a shared flock, which the server's
+// stdout shares): logs in use are never removed, so parallel runs of one
+// binary cannot delete each other's logs.
+// Errors: open/mkstemp failures, with errno; EACCES when the log directory
+// exists but is not a directory of this user's (someone else's, a symlink).
 std::error_code OpenLogFile(const std::string& path, const std::string& server_name,
                             LogFile& log) noexcept;
 

@@ -18,6 +18,8 @@
 #include <iostream>
 #include <mutex>
 
+#include "test_runner.h"
+
 extern char** environ;
 
 #if defined(GTEST_FORK_ENV_COVERAGE)
@@ -378,7 +380,9 @@ std::vector<std::string> MergeEnvironment(const std::vector<std::string>& extra)
     bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& e) {
       return e.compare(0, name.size() + 1, name + "=") == 0;
     });
-    if (!replaced) merged.push_back(std::move(item));
+    // The runner's per-test files and shard settings are the test's, not
+    // the server's (test_runner.h).
+    if (!replaced && !IsRunnerVariable(item.c_str())) merged.push_back(std::move(item));
   }
   merged.insert(merged.end(), extra.begin(), extra.end());
   return merged;
@@ -508,6 +512,7 @@ std::error_code Process::Start(const SpawnRequest& request,
         close(dev_null.get());
         close(status_read.get());
         close(status_fd);  // end-of-file: the parent knows we got this far
+        ScrubRunnerVariables();  // as an exec'd program's environment is
         _exit(RunServerFunction(request.function));
       }
 

@@ -9,6 +9,7 @@
 
 #include "gtest_fork_env/url.h"
 #include "server_instance.h"
+#include "test_runner.h"
 
 namespace gtest_fork_env::detail {
 namespace {
@@ -89,7 +90,7 @@ std::string ProbeTally::Describe() const {
 
 ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int control_fd) {
   Readiness outcome;
-  const auto deadline = started_at_ + options_.start_timeout;
+  const auto deadline = ReadinessDeadline(started_at_ + options_.start_timeout);  // test_runner.h
   std::string notice;  // the partial "<port>\n" line
   bool notify_open = notify_fd >= 0;
   auto pause = kFirstPause;
@@ -250,8 +251,9 @@ std::string ServerInstance::DescribeProbe() const {
 
 std::string ServerInstance::ProbeOnce() {
   const Probe& probe = options_.probe;
-  const milliseconds timeout = std::clamp(Remaining(started_at_ + options_.start_timeout),
-                                          milliseconds(1), milliseconds(1000));
+  const milliseconds timeout =
+      std::clamp(Remaining(ReadinessDeadline(started_at_ + options_.start_timeout)),
+                 milliseconds(1), milliseconds(1000));
   switch (probe.kind) {
     case Probe::Kind::kNone:
       return "";

@@ -20,6 +20,7 @@
 #include "reexec_spec.h"
 #include "server_context_access.h"
 #include "tls_material.h"
+#include "test_runner.h"
 
 namespace gtest_fork_env::detail {
 namespace {
@@ -208,7 +209,7 @@ Failure ServerInstance::PrepareStart() {
     if (auto error = OpenLogFile(options_.log_path, options_.name, log_)) {
       return ExplainNotStarted(
           "cannot open its log " +
-              (options_.log_path.empty() ? "in $TMPDIR" : "file " + options_.log_path) + ": " +
+              (options_.log_path.empty() ? "in " + LogDirectory() : "file " + options_.log_path) + ": " +
               error.message(),
           "point Options::log_path or TMPDIR at a writable place.");
     }
@@ -424,7 +425,7 @@ std::string ServerInstance::ExplainStartFailure(const Readiness& readiness,
     }
     return Explain("was not ready within start_timeout (" +
                        FormatDuration(options_.start_timeout) + "): " + readiness.waited_for +
-                       ". It was killed.",
+                       ". It was killed." + TestTimeoutNote(started_at_ + options_.start_timeout),
                    advice);
   }
   const std::string ended = Describe(*status) + " after " + FormatDuration(ran) +
@@ -459,7 +460,7 @@ Failure ServerInstance::StartClone() {
     return Explain("could not be asked for a clone: " + error.message(),
                    "read its log above; the template may be stuck or gone.");
   }
-  const auto deadline = started_at_ + options_.start_timeout;
+  const auto deadline = ReadinessDeadline(started_at_ + options_.start_timeout);
   TemplateMessage reply;
   while (!control_reader_.Next(&reply)) {
     struct pollfd events[2] = {{control_.get(), POLLIN, 0}, {template_.exit_fd(), POLLIN, 0}};

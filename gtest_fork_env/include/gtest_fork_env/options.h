@@ -110,8 +110,10 @@ struct Options {
   // From SIGTERM until SIGKILL.
   std::chrono::milliseconds stop_timeout{5000};
   Probe probe = Probe::TcpConnect();
-  // Where the server's stdout and stderr go. Empty: a fresh file in $TMPDIR
-  // (or /tmp), removed by TearDown after a clean run and kept otherwise.
+  // Where the server's stdout and stderr go. Empty: a fresh file in
+  // <$TEST_TMPDIR, $TMPDIR or /tmp>/gtest_fork_env-logs-<uid>/, removed by
+  // TearDown after a clean run and kept otherwise (the newest 5 per server
+  // name; see docs/running-across-machines.md).
   std::string log_path;
   // Keep the temporary log even after a clean run.
   bool keep_log = false;
