@@ -11,8 +11,9 @@
 // Each run's phases come from the steady-clock marks the test binary writes
 // (PROCESS_COST_TIMES): load (spawn to main), init (main to the first
 // SetUp), setup, test, gtest (between them), teardown, exit (last TearDown
-// to reaped). The link rows time three trivial binaries that differ only in
-// what they link: GoogleTest alone, the core library, the httplib adapter.
+// to reaped). The link rows time four trivial binaries that differ only in
+// what they link: GoogleTest alone, the core library, the core library with
+// spdlog (as the core was before it dropped spdlog), the httplib adapter.
 //
 // Flags: --runs=N (runs of each binary, default 40), --floor_cycles=N
 // (default 200), --modes=env[,...] (default env; "<mode>:<NAME>=<value>" runs
@@ -159,8 +160,8 @@ std::vector<std::pair<std::string, std::string>> RoundRows(const Config& config,
   if (round % 2) std::reverse(rows.begin(), rows.end());
   std::vector<std::pair<std::string, std::string>> links = {
       {"link_gtest", LINK_COST_GTEST}, {"link_core", LINK_COST_CORE},
-      {"link_httplib", LINK_COST_HTTPLIB}};
-  std::rotate(links.begin(), links.begin() + round % 3, links.end());
+      {"link_core_spdlog", LINK_COST_CORE_SPDLOG}, {"link_httplib", LINK_COST_HTTPLIB}};
+  std::rotate(links.begin(), links.begin() + round % 4, links.end());
   rows.insert(rows.end(), links.begin(), links.end());
   return rows;
 }
@@ -224,7 +225,7 @@ int main(int argc, char** argv) {
   std::printf("\nWhole test binaries, %d runs of each (medians, ms); floor: %zu in-process "
               "cycles, start %.3f + stop %.3f = %.3f ms\n",
               config.runs, floor_start.size(), fstart, fstop, floor_ms);
-  std::printf("%-13s", "row");
+  std::printf("%-17s", "row");
   for (const char* phase : kPhases) std::printf(" %8s", phase);
   std::printf(" %9s %7s\n", "added", "ratio");
   for (const std::string& row : order) {
@@ -232,7 +233,7 @@ int main(int argc, char** argv) {
     const std::string base = link_row ? "link_gtest" : "bare";
     const double added = median_of(row, 7) - median_of(base, 7);
     csv << row << ',' << by_row[row][7].size();
-    std::printf("%-13s", row.c_str());
+    std::printf("%-17s", row.c_str());
     for (int p = 0; p < kPhaseCount; ++p) {
       csv << ',' << median_of(row, p);
       std::printf(" %8.3f", median_of(row, p));

@@ -1,10 +1,15 @@
-// The link-cost rows of process_cost_bench: one trivial test, built three
+// The link-cost rows of process_cost_bench: one trivial test, built four
 // times (bench/CMakeLists.txt): with GoogleTest only, with the core library
-// (no httplib) and with the httplib adapter. The library is referenced in a
+// (no httplib), with the core library and spdlog (what the core cost while it
+// logged through spdlog), and with the httplib adapter. The library is referenced in a
 // branch that never runs, so the binaries load what a user's would and do
 // nothing else.
 
 #include <gtest/gtest.h>
+
+#if defined(LINK_COST_SPDLOG)
+#include <spdlog/spdlog.h>
+#endif
 
 #if defined(LINK_COST_CORE) || defined(LINK_COST_HTTPLIB)
 #include <gtest_fork_env/fork_server_env.h>
@@ -25,6 +30,9 @@ int main(int argc, char** argv) {
           return gtest_fork_env::ServeHttplib(server, context);
         }));
 #elif defined(LINK_COST_CORE)
+#if defined(LINK_COST_SPDLOG)
+    spdlog::info("never");
+#endif
     ::testing::AddGlobalTestEnvironment(new gtest_fork_env::ForkServerEnv(
         [](gtest_fork_env::ServerContext&) { return 0; }));
 #endif
