@@ -8,6 +8,9 @@
 //
 //   ratio = (median env run - median bare run) / (median floor start + stop)
 //
+// and, less sensitive to a load that changes during the run, the median of
+// the per-round differences (env run - bare run of the same round) / floor.
+//
 // Each run's phases come from the steady-clock marks the test binary writes
 // (PROCESS_COST_TIMES): load (spawn to main), init (main to the first
 // SetUp), setup, test, gtest (between them), teardown, exit (last TearDown
@@ -30,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -103,7 +107,6 @@ bool SpawnOnce(const std::string& binary, const std::string& mode, const std::st
   long long m[7] = {};
   std::ifstream in(marks);
   if (!mode.empty() && in >> m[0] >> m[1] >> m[2] >> m[3] >> m[4] >> m[5] >> m[6]) {
-    const long long points[] = {t0, m[0], m[1], m[2], m[3], m[4], m[5], m[6], t1};
     run->ms[0] = static_cast<double>(m[0] - t0) / 1e6;
     run->ms[1] = static_cast<double>(m[1] - m[0]) / 1e6;
     run->ms[2] = static_cast<double>(m[2] - m[1]) / 1e6;
@@ -111,7 +114,6 @@ bool SpawnOnce(const std::string& binary, const std::string& mode, const std::st
     run->ms[4] = static_cast<double>((m[3] - m[2]) + (m[5] - m[4])) / 1e6;
     run->ms[5] = static_cast<double>(m[6] - m[5]) / 1e6;
     run->ms[6] = static_cast<double>(t1 - m[6]) / 1e6;
-    (void)points;
   }
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
@@ -166,13 +168,28 @@ std::vector<std::pair<std::string, std::string>> RoundRows(const Config& config,
   return rows;
 }
 
-}  // namespace
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
 
-int main(int argc, char** argv) {
-  const Config config = ParseFlags(argc, argv);
-  const std::string marks = config.out_dir + "/process_cost_marks.tmp";
+std::string UtcNow() {
+  char text[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+// Every run of every row, and the floor's cycles, round after round.
+struct Measured {
   std::vector<Run> runs;
   std::vector<double> floor_start, floor_stop;
+};
+
+bool Measure(const Config& config, Measured* out) {
+  const std::string marks = config.out_dir + "/process_cost_marks.tmp";
   const int floors_per_round = std::max(1, config.floor_cycles / config.runs);
   for (int round = 0; round < config.runs; ++round) {
     for (const auto& [row, binary] : RoundRows(config, round)) {
@@ -181,71 +198,110 @@ int main(int argc, char** argv) {
       if (!SpawnOnce(binary, link_row ? "" : row, marks, &run)) {
         std::fprintf(stderr, "process_cost_bench: %s (%s) did not pass\n", binary.c_str(),
                      row.c_str());
-        return 1;
+        return false;
       }
-      runs.push_back(run);
+      out->runs.push_back(run);
     }
     for (int i = 0; i < floors_per_round; ++i) {
       long long start_ns = 0, stop_ns = 0;
       if (!bench::FloorForkCycle(&start_ns, &stop_ns)) {
         std::fprintf(stderr, "process_cost_bench: a floor cycle failed\n");
-        return 1;
+        return false;
       }
-      floor_start.push_back(static_cast<double>(start_ns) / 1e6);
-      floor_stop.push_back(static_cast<double>(stop_ns) / 1e6);
+      out->floor_start.push_back(static_cast<double>(start_ns) / 1e6);
+      out->floor_stop.push_back(static_cast<double>(stop_ns) / 1e6);
     }
   }
   unlink(marks.c_str());
+  return true;
+}
 
-  std::ofstream all(config.out_dir + "/process_cost_runs.csv");
+// Phase values of each row, in the order the rows first ran; writes every
+// run to process_cost_runs.csv on the way.
+struct Grouped {
+  std::map<std::string, std::vector<std::vector<double>>> by_row;  // row -> phase -> values
+  std::vector<std::string> order;
+};
+
+Grouped Group(const std::vector<Run>& runs, const std::string& out_dir) {
+  Grouped grouped;
+  std::ofstream all(out_dir + "/process_cost_runs.csv");
   all << "row,round";
   for (const char* phase : kPhases) all << ',' << phase << "_ms";
   all << '\n';
-  std::map<std::string, std::vector<std::vector<double>>> by_row;  // row -> phase -> values
-  std::vector<std::string> order;
   for (const Run& run : runs) {
     all << run.row << ',' << run.index;
     for (double ms : run.ms) all << ',' << ms;
     all << '\n';
-    auto& phases = by_row[run.row];
+    auto& phases = grouped.by_row[run.row];
     if (phases.empty()) {
       phases.resize(kPhaseCount);
-      order.push_back(run.row);
+      grouped.order.push_back(run.row);
     }
     for (int p = 0; p < kPhaseCount; ++p) phases[p].push_back(run.ms[p]);
   }
-  auto median_of = [&](const std::string& row, int phase) { return Median(by_row[row][phase]); };
-  const double fstart = Median(floor_start), fstop = Median(floor_stop);
-  const double floor_ms = fstart + fstop;
+  return grouped;
+}
 
-  std::ofstream csv(config.out_dir + "/process_cost.csv");
+// The median of the per-round differences of totals: less sensitive to a
+// change of the machine's load during the run than the difference of medians.
+double PairedDifference(Grouped& grouped, const std::string& row, const std::string& base) {
+  std::vector<double> differences;
+  const auto& a = grouped.by_row[row][7];
+  const auto& b = grouped.by_row[base][7];
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) differences.push_back(a[i] - b[i]);
+  return Median(differences);
+}
+
+// Prints the table and writes process_cost.csv.
+void Report(Grouped& grouped, double floor_ms, const std::string& out_dir) {
+  auto median_of = [&](const std::string& row, int p) { return Median(grouped.by_row[row][p]); };
+  std::ofstream csv(out_dir + "/process_cost.csv");
   csv << "row,runs";
   for (const char* phase : kPhases) csv << ',' << phase << "_ms";
-  csv << ",added_ms,floor_ms,ratio\n";
-  std::printf("\nWhole test binaries, %d runs of each (medians, ms); floor: %zu in-process "
-              "cycles, start %.3f + stop %.3f = %.3f ms\n",
-              config.runs, floor_start.size(), fstart, fstop, floor_ms);
+  csv << ",added_ms,floor_ms,ratio,paired_added_ms,paired_ratio\n";
   std::printf("%-17s", "row");
   for (const char* phase : kPhases) std::printf(" %8s", phase);
-  std::printf(" %9s %7s\n", "added", "ratio");
-  for (const std::string& row : order) {
+  std::printf(" %9s %7s %9s %7s\n", "added", "ratio", "paired", "ratio");
+  for (const std::string& row : grouped.order) {
     const bool link_row = row.rfind("link_", 0) == 0;
     const std::string base = link_row ? "link_gtest" : "bare";
-    const double added = median_of(row, 7) - median_of(base, 7);
-    csv << row << ',' << by_row[row][7].size();
+    const bool compared = row != base;
+    const double added = compared ? median_of(row, 7) - median_of(base, 7) : 0;
+    const double pair = compared ? PairedDifference(grouped, row, base) : 0;
+    const double ratio = compared && !link_row ? added / floor_ms : 0;
+    const double pair_ratio = compared && !link_row ? pair / floor_ms : 0;
+    csv << row << ',' << grouped.by_row[row][7].size();
     std::printf("%-17s", row.c_str());
     for (int p = 0; p < kPhaseCount; ++p) {
       csv << ',' << median_of(row, p);
       std::printf(" %8.3f", median_of(row, p));
     }
-    const bool compared = row != base;
-    const double ratio = compared && !link_row ? added / floor_ms : 0;
-    csv << ',' << (compared ? added : 0) << ',' << floor_ms << ',' << ratio << '\n';
-    if (!compared) std::printf(" %9s %7s\n", "base", "");
-    else if (link_row) std::printf(" %+9.3f %7s\n", added, "");
-    else std::printf(" %+9.3f %6.2fx\n", added, ratio);
+    csv << ',' << added << ',' << floor_ms << ',' << ratio << ',' << pair << ',' << pair_ratio
+        << '\n';
+    if (!compared) std::printf(" %9s\n", "base");
+    else if (link_row) std::printf(" %+9.3f %7s %+9.3f\n", added, "", pair);
+    else std::printf(" %+9.3f %6.2fx %+9.3f %6.2fx\n", added, ratio, pair, pair_ratio);
   }
   std::printf("added = median total - median total of its base (bare, or link_gtest); "
-              "ratio = added / floor\n");
+              "paired = median of the per-round differences; ratio = added / floor\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Config config = ParseFlags(argc, argv);
+  const std::string started = UtcNow(), load_before = LoadAverage();
+  Measured measured;
+  if (!Measure(config, &measured)) return 1;
+  Grouped grouped = Group(measured.runs, config.out_dir);
+  const double start = Median(measured.floor_start), stop = Median(measured.floor_stop);
+  std::printf("\nWhole test binaries, %d runs of each (medians, ms); floor: %zu in-process "
+              "cycles, start %.3f + stop %.3f = %.3f ms\n",
+              config.runs, measured.floor_start.size(), start, stop, start + stop);
+  Report(grouped, start + stop, config.out_dir);
+  std::ofstream meta(config.out_dir + "/process_cost_meta.txt");
+  meta << "date_utc=" << started << "\nload_before=" << load_before
+       << "\nload_after=" << LoadAverage() << "\nruns=" << config.runs << "\n";
   return 0;
 }

@@ -118,8 +118,9 @@ def process_cost_table(rows):
     if not rows:
         return "(not measured)"
     phases = ["load", "init", "setup", "test", "gtest", "teardown", "exit", "total"]
-    out = ["| row | what | runs | " + " | ".join(phases) + " | added | added ÷ floor |",
-           "|---|---|---:|" + "---:|" * len(phases) + "---:|---:|"]
+    out = ["| row | what | runs | " + " | ".join(phases)
+           + " | added | added ÷ floor | paired added | paired ÷ floor |",
+           "|---|---|---:|" + "---:|" * len(phases) + "---:|---:|---:|---:|"]
     for r in rows:
         row = r["row"]
         link = row.startswith("link_")
@@ -127,13 +128,23 @@ def process_cost_table(rows):
         added = float(r["added_ms"])
         base = row in ("bare", "link_gtest")
         ratio = "" if base or link else f"**{float(r['ratio']):.2f}×**"
+        pair = "" if base else f"{float(r['paired_added_ms']):+.2f}"
+        pair_ratio = "" if base or link else f"{float(r['paired_ratio']):.2f}×"
         out.append(f"| `{row}` | {PROCESS_COST_WHAT.get(row, row)} | {r['runs']} | "
-                   + " | ".join(cells) + f" | {'base' if base else f'{added:+.2f}'} | {ratio} |")
+                   + " | ".join(cells) + f" | {'base' if base else f'{added:+.2f}'} | {ratio} | "
+                   + f"{pair} | {pair_ratio} |")
     floor = float(rows[0]["floor_ms"])
     out.append("")
     out.append(f"Floor, measured in the same run: {floor:.2f} ms (start + stop medians of "
                "in-process fork cycles: fork, port through a pipe, one GET, SIGTERM, waitpid).")
     return "\n".join(out)
+
+
+def process_cost_meta(meta):
+    if not meta:
+        return ""
+    return (f"Measured {meta.get('date_utc', '?')} on the machine above; load average "
+            f"{meta.get('load_before', '?')} before, {meta.get('load_after', '?')} after.")
 
 
 def wrk_table(rows):
@@ -279,6 +290,8 @@ def main():
         "total minus the base row's; the environment's added time is compared with the floor. "
         "The link rows time three trivial binaries that differ only in what they link. "
         "Breakdown and what was tried: `docs/benchmarks.md`.",
+        "",
+        process_cost_meta(read_machine(os.path.join(results, "process_cost_meta.txt"))),
         "",
         process_cost_table(read_csv(os.path.join(results, "process_cost.csv"))),
         "",
