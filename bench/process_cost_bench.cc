@@ -21,9 +21,11 @@
 // Flags: --runs=N (runs of each binary, default 40), --floor_cycles=N
 // (default 200), --modes=env[,...] (default env; "<mode>:<NAME>=<value>" runs
 // that mode with that variable set, for experiments), --out_dir=DIR
-// (default .).
+// (default .), --test_binary=PATH (another build of process_cost_test, e.g.
+// of an older version of the library, to compare in the same conditions).
 
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,6 +134,7 @@ struct Config {
   int floor_cycles = 200;
   std::vector<std::string> modes = {"env"};
   std::string out_dir = ".";
+  std::string test_binary = PROCESS_COST_TEST;
 };
 
 Config ParseFlags(int argc, char** argv) {
@@ -146,6 +149,7 @@ Config ParseFlags(int argc, char** argv) {
       config.floor_cycles = std::max(10, std::atoi(value("--floor_cycles=").c_str()));
     else if (!value("--modes=").empty()) config.modes = Split(value("--modes="));
     else if (!value("--out_dir=").empty()) config.out_dir = value("--out_dir=");
+    else if (!value("--test_binary=").empty()) config.test_binary = value("--test_binary=");
     else {
       std::fprintf(stderr, "process_cost_bench: unknown flag %s\n", arg.c_str());
       std::exit(64);
@@ -157,8 +161,8 @@ Config ParseFlags(int argc, char** argv) {
 // The rows of one round, bare and the modes first, in an order that
 // alternates from round to round, then the link rows.
 std::vector<std::pair<std::string, std::string>> RoundRows(const Config& config, int round) {
-  std::vector<std::pair<std::string, std::string>> rows = {{"bare", PROCESS_COST_TEST}};
-  for (const std::string& mode : config.modes) rows.push_back({mode, PROCESS_COST_TEST});
+  std::vector<std::pair<std::string, std::string>> rows = {{"bare", config.test_binary}};
+  for (const std::string& mode : config.modes) rows.push_back({mode, config.test_binary});
   if (round % 2) std::reverse(rows.begin(), rows.end());
   std::vector<std::pair<std::string, std::string>> links = {
       {"link_gtest", LINK_COST_GTEST}, {"link_core", LINK_COST_CORE},
@@ -302,6 +306,7 @@ int main(int argc, char** argv) {
   Report(grouped, start + stop, config.out_dir);
   std::ofstream meta(config.out_dir + "/process_cost_meta.txt");
   meta << "date_utc=" << started << "\nload_before=" << load_before
-       << "\nload_after=" << LoadAverage() << "\nruns=" << config.runs << "\n";
+       << "\nload_after=" << LoadAverage() << "\nruns=" << config.runs << "\nscheduler="
+       << (sched_getscheduler(0) == SCHED_FIFO ? "SCHED_FIFO (chrt -f)" : "normal") << "\n";
   return 0;
 }

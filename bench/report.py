@@ -144,7 +144,8 @@ def process_cost_meta(meta):
     if not meta:
         return ""
     return (f"Measured {meta.get('date_utc', '?')} on the machine above; load average "
-            f"{meta.get('load_before', '?')} before, {meta.get('load_after', '?')} after.")
+            f"{meta.get('load_before', '?')} before, {meta.get('load_after', '?')} after; "
+            f"scheduling: {meta.get('scheduler', 'normal')}.")
 
 
 def wrk_table(rows):
@@ -288,7 +289,7 @@ def main():
         "binary's own steady-clock marks: load (spawn to main), init (main to SetUp), setup, "
         "test, gtest (between them), teardown, exit (last TearDown to reaped). added = median "
         "total minus the base row's; the environment's added time is compared with the floor. "
-        "The link rows time three trivial binaries that differ only in what they link. "
+        "The link rows time four trivial binaries that differ only in what they link. "
         "Breakdown and what was tried: `docs/benchmarks.md`.",
         "",
         process_cost_meta(read_machine(os.path.join(results, "process_cost_meta.txt"))),
