@@ -108,7 +108,7 @@ if(GTEST_FORK_ENV_WITH_HTTPLIB)
 endif()
 if(GTEST_FORK_ENV_NEEDS_SPDLOG)
   string(APPEND GTEST_FORK_ENV_PC_REQUIRES " spdlog")
-else()
+elseif("spdlog::spdlog" IN_LIST _gtest_fork_env_libs)
   set(GTEST_FORK_ENV_PC_REQUIRES_PRIVATE "spdlog")
 endif()
 # The prefix is found from the .pc file's own place (${pcfiledir}), so the
