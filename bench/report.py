@@ -101,6 +101,53 @@ def wholerun_table(rows):
     return "\n".join(out)
 
 
+PROCESS_COST_WHAT = {
+    "bare": "the one-test binary, no environment",
+    "env": "the same binary with its ForkServerEnv (fork mode, TcpConnect); the test sends one GET",
+    "env_idle": "the same, but the test does not use the server (no GET; compare with env, "
+                "not with the floor)",
+    "link_gtest": "a trivial GoogleTest binary",
+    "link_core": "the same, linked with gtest_fork_env (no httplib)",
+    "link_core_spdlog": "the same, also loading libspdlog and libfmt (as the core did before)",
+    "link_httplib": "the same, linked with gtest_fork_env::httplib (Debian's cpp-httplib)",
+}
+
+
+def process_cost_table(rows):
+    """The whole-binary rows of process_cost_bench (process_cost.csv)."""
+    if not rows:
+        return "(not measured)"
+    phases = ["load", "init", "setup", "test", "gtest", "teardown", "exit", "total"]
+    out = ["| row | what | runs | " + " | ".join(phases)
+           + " | added | added ÷ floor | paired added | paired ÷ floor |",
+           "|---|---|---:|" + "---:|" * len(phases) + "---:|---:|---:|---:|"]
+    for r in rows:
+        row = r["row"]
+        link = row.startswith("link_")
+        cells = [("-" if link and p != "total" else f"{float(r[p + '_ms']):.2f}") for p in phases]
+        added = float(r["added_ms"])
+        base = row in ("bare", "link_gtest")
+        ratio = "" if base or link else f"**{float(r['ratio']):.2f}×**"
+        pair = "" if base else f"{float(r['paired_added_ms']):+.2f}"
+        pair_ratio = "" if base or link else f"{float(r['paired_ratio']):.2f}×"
+        out.append(f"| `{row}` | {PROCESS_COST_WHAT.get(row, row)} | {r['runs']} | "
+                   + " | ".join(cells) + f" | {'base' if base else f'{added:+.2f}'} | {ratio} | "
+                   + f"{pair} | {pair_ratio} |")
+    floor = float(rows[0]["floor_ms"])
+    out.append("")
+    out.append(f"Floor, measured in the same run: {floor:.2f} ms (start + stop medians of "
+               "in-process fork cycles: fork, port through a pipe, one GET, SIGTERM, waitpid).")
+    return "\n".join(out)
+
+
+def process_cost_meta(meta):
+    if not meta:
+        return ""
+    return (f"Measured {meta.get('date_utc', '?')} on the machine above; load average "
+            f"{meta.get('load_before', '?')} before, {meta.get('load_after', '?')} after; "
+            f"scheduling: {meta.get('scheduler', 'normal')}.")
+
+
 def wrk_table(rows):
     out = [
         "| server logging | method | requests/s | requests | errors | p50 | p90 | p99 | max |",
@@ -234,6 +281,20 @@ def main():
         "ways take turns), one run for 1000.",
         "",
         wholerun_table(wholerun),
+        "",
+        "## What a test process pays (whole test binaries)",
+        "",
+        "`bench/process_cost_bench.cc`: the same trivial one-test binary run whole, without and "
+        "with its `ForkServerEnv`, in alternating order; medians in ms. Phases from the "
+        "binary's own steady-clock marks: load (spawn to main), init (main to SetUp), setup, "
+        "test, gtest (between them), teardown, exit (last TearDown to reaped). added = median "
+        "total minus the base row's; the environment's added time is compared with the floor. "
+        "The link rows time four trivial binaries that differ only in what they link. "
+        "Breakdown and what was tried: `docs/benchmarks.md`.",
+        "",
+        process_cost_meta(read_machine(os.path.join(results, "process_cost_meta.txt"))),
+        "",
+        process_cost_table(read_csv(os.path.join(results, "process_cost.csv"))),
         "",
         "## The sample server under wrk (loopback, 2 threads, 16 connections)",
         "",

@@ -4,6 +4,9 @@
 #   lifecycle.txt/.json      start-to-ready and stop-to-reaped (Google Benchmark)
 #   lifecycle_summary.csv    one row per variant: percentiles and ratios to its floor
 #   lifecycle_samples.csv    every cycle of every variant
+#   process_cost.csv/.txt    whole test binaries with and without the environment,
+#                            by phase, against the floor; link costs
+#   process_cost_runs.csv    every run of process_cost_bench
 #   wholerun.csv             whole-run wall time under ctest -j2, 10/100/1000 tests
 #   wrk.csv, wrk_*.txt       the sample server under wrk (GET and PUT)
 #   benchmarks.png           the plot
@@ -12,7 +15,9 @@
 #
 # Environment: BENCH_BUILD_DIR (default build-bench), BENCH_CYCLES (cycles of
 # each fast variant, default 400), BENCH_WRK_SECONDS (default 10),
-# BENCH_SKIP_BUILD=1 (use what is built). Runs for about 5 minutes on 2 cores.
+# BENCH_SKIP_BUILD=1 (use what is built), BENCH_PROCESS_RUNS (runs of each
+# whole binary in process_cost_bench, default 60), BENCH_PROCESS_RT=1 (run
+# process_cost_bench under SCHED_FIFO). Runs for about 5 minutes on 2 cores.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -67,6 +72,19 @@ echo "load_lifecycle_start=$(loadavg)" >>"$results/machine.txt"
   --benchmark_out="$results/lifecycle.json" --benchmark_out_format=json \
   --benchmark_report_aggregates_only=true | tee "$results/lifecycle.txt"
 echo "load_lifecycle_end=$(loadavg)" >>"$results/machine.txt"
+
+# ------------------------------------------- what a test process pays (whole binaries)
+log "process cost: whole test binaries with and without the environment, link costs"
+echo "load_process_cost_start=$(loadavg)" >>"$results/machine.txt"
+# BENCH_PROCESS_RT=1 runs it under SCHED_FIFO (chrt -f 10, as root): on a
+# machine shared with other work, that shields every process of the
+# measurement (binaries, servers, floor) alike from the others' load.
+rt=()
+[ "${BENCH_PROCESS_RT:-0}" = 1 ] && rt=(chrt -f 10)
+"${rt[@]}" "$bench_dir/process_cost_bench" --runs="${BENCH_PROCESS_RUNS:-60}" --out_dir="$results" \
+  --modes=env,env_idle \
+  | tee "$results/process_cost.txt"
+echo "load_process_cost_end=$(loadavg)" >>"$results/machine.txt"
 
 # ------------------------------------------------------ whole run under ctest
 # Each (size, mode) is a ctest run of its own; the modes take turns, and for

@@ -32,10 +32,11 @@ if(TARGET gtest_fork_env_httplib)
   list(APPEND _gtest_fork_env_targets gtest_fork_env_httplib gtest_fork_env_httplib_server)
   set(GTEST_FORK_ENV_WITH_HTTPLIB ON)
 endif()
-# spdlog is a private dependency: a static library still needs it at link
-# time, a shared one does not.
+# spdlog, if the library links it, is a private dependency: a static library
+# still needs it at link time, a shared one does not.
 get_target_property(_gtest_fork_env_type gtest_fork_env TYPE)
-if(_gtest_fork_env_type STREQUAL "STATIC_LIBRARY")
+get_target_property(_gtest_fork_env_libs gtest_fork_env LINK_LIBRARIES)
+if(_gtest_fork_env_type STREQUAL "STATIC_LIBRARY" AND "spdlog::spdlog" IN_LIST _gtest_fork_env_libs)
   set(GTEST_FORK_ENV_NEEDS_SPDLOG ON)
 else()
   set(GTEST_FORK_ENV_NEEDS_SPDLOG OFF)
@@ -112,7 +113,7 @@ if(GTEST_FORK_ENV_WITH_HTTPLIB)
 endif()
 if(GTEST_FORK_ENV_NEEDS_SPDLOG)
   string(APPEND GTEST_FORK_ENV_PC_REQUIRES " spdlog")
-else()
+elseif("spdlog::spdlog" IN_LIST _gtest_fork_env_libs)
   set(GTEST_FORK_ENV_PC_REQUIRES_PRIVATE "spdlog")
 endif()
 # The prefix is found from the .pc file's own place (${pcfiledir}), so the

@@ -1,36 +1,56 @@
 #include "logger.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
-#include <memory>
-#include <string>
+#include <cstring>
 
 namespace gtest_fork_env::detail {
 namespace {
 
 constexpr const char* kLoggerName = "gtest_fork_env";
 
-// The level SPDLOG_LEVEL gives this logger: "name=level" entries win over a
-// bare "level" entry, as in spdlog::cfg::load_env_levels. Parsed here so the
-// library never changes the levels of the user's own loggers.
-spdlog::level::level_enum LevelFromEnvironment() {
-  const char* value = std::getenv("SPDLOG_LEVEL");
-  spdlog::level::level_enum level = spdlog::level::info;
-  if (!value) return level;
-  std::string spec = value;
-  size_t begin = 0;
+// spdlog's names of the levels, and its colors for them (ANSI).
+constexpr const char* kLevelNames[] = {"trace", "debug", "info", "warning", "error", "critical",
+                                       "off"};
+constexpr const char* kLevelColors[] = {"\033[37m",        "\033[36m",        "\033[32m",
+                                        "\033[33m\033[1m", "\033[31m\033[1m", "\033[1m\033[41m",
+                                        ""};
+
+// spdlog::level::from_str: a level name, or "warn"/"err"; anything else is off.
+LogLevel LevelFromName(const std::string& name) {
+  for (int i = 0; i <= static_cast<int>(LogLevel::kOff); ++i) {
+    if (name == kLevelNames[i]) return static_cast<LogLevel>(i);
+  }
+  if (name == "warn") return LogLevel::kWarn;
+  if (name == "err") return LogLevel::kError;
+  return LogLevel::kOff;
+}
+
+// Colors only on a terminal that has them, as spdlog's color sink decides.
+bool StderrHasColors() {
+  const char* term = std::getenv("TERM");
+  return isatty(STDERR_FILENO) && term && *term && std::strcmp(term, "dumb") != 0;
+}
+
+}  // namespace
+
+LogLevel LevelFromSpec(const char* spec, const std::string& name, LogLevel fallback) {
+  if (!spec) return fallback;
+  const std::string text = spec;
+  LogLevel level = fallback;
   bool named = false;
-  while (begin <= spec.size()) {
-    size_t end = spec.find(',', begin);
-    if (end == std::string::npos) end = spec.size();
-    std::string item = spec.substr(begin, end - begin);
-    size_t equals = item.find('=');
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    size_t end = text.find(',', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(begin, end - begin);
+    const size_t equals = item.find('=');
     if (equals == std::string::npos) {
-      if (!named && !item.empty()) level = spdlog::level::from_str(item);
-    } else if (item.substr(0, equals) == kLoggerName) {
-      level = spdlog::level::from_str(item.substr(equals + 1));
+      if (!named && !item.empty()) level = LevelFromName(item);
+    } else if (item.substr(0, equals) == name) {
+      level = LevelFromName(item.substr(equals + 1));
       named = true;
     }
     begin = end + 1;
@@ -38,26 +58,43 @@ spdlog::level::level_enum LevelFromEnvironment() {
   return level;
 }
 
-std::shared_ptr<spdlog::logger> MakeLogger() {
-  if (auto existing = spdlog::get(kLoggerName)) return existing;
-  auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-  auto logger = std::make_shared<spdlog::logger>(kLoggerName, std::move(sink));
-  logger->set_pattern("[%n] [%^%l%$] %v");
-  logger->set_level(LevelFromEnvironment());
-  try {
-    spdlog::register_logger(logger);
-  } catch (const spdlog::spdlog_ex&) {
-    // Registered meanwhile by someone else: use ours anyway.
+std::string FormatLine(const char* format, std::initializer_list<std::string> args) {
+  std::string line;
+  auto next = args.begin();
+  for (const char* c = format; *c; ++c) {
+    if ((c[0] == '{' && c[1] == '{') || (c[0] == '}' && c[1] == '}')) {
+      line += *c++;
+    } else if (c[0] == '{' && c[1] == '}' && next != args.end()) {
+      line += *next++;
+      ++c;
+    } else {
+      line += *c;
+    }
   }
-  return logger;
+  return line;
 }
 
-}  // namespace
+void Logger::Emit(LogLevel level, const char* format,
+                  std::initializer_list<std::string> args) const {
+  static const bool colors = StderrHasColors();
+  const int index = static_cast<int>(level);
+  std::string line = std::string("[") + kLoggerName + "] [";
+  line += colors ? std::string(kLevelColors[index]) + kLevelNames[index] + "\033[m"
+                 : kLevelNames[index];
+  line += "] " + FormatLine(format, args) + "\n";
+  size_t written = 0;
+  while (written < line.size()) {
+    ssize_t got = write(STDERR_FILENO, line.data() + written, line.size() - written);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return;
+    written += static_cast<size_t>(got);
+  }
+}
 
-spdlog::logger& Log() {
-  // Never destroyed, like the other process-wide registries here.
-  static auto* logger = new std::shared_ptr<spdlog::logger>(MakeLogger());
-  return **logger;
+Logger& Log() {
+  static auto* logger =
+      new Logger(LevelFromSpec(std::getenv("SPDLOG_LEVEL"), kLoggerName, LogLevel::kInfo));
+  return *logger;
 }
 
 }  // namespace gtest_fork_env::detail

@@ -4,13 +4,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -155,6 +160,15 @@ void RemoveWatchedDirectory(const char* dir) {
   rmdir(dir);
 }
 
+// Closes descriptors 0 to 2 without a failing call where close_range
+// exists (see StartWatchdogProcess: errno may be the test process's).
+void CloseStdio() {
+#if defined(__linux__) && defined(SYS_close_range)
+  if (syscall(SYS_close_range, 0, 2, 0) == 0) return;
+#endif
+  for (int fd = 0; fd < 3; ++fd) close(fd);
+}
+
 // The watchdog: one per test process, its child, in a process group of its
 // own. It reads "+<pgid>" and "-<pgid>" lines from a pipe whose write end
 // only the test process keeps (a server child holds it just long enough to
@@ -162,7 +176,14 @@ void RemoveWatchedDirectory(const char* dir) {
 // whatever way: the watchdog then ends every group still registered
 // (SIGTERM, then SIGKILL 100 ms later). Async-signal-safe throughout, since
 // the test process may have threads when it forks it; hence the fixed table.
+// It may run in the test process's memory (StartWatchdogProcess): it must
+// touch nothing but its stack and its table, and no call of it may fail
+// while the test process lives (errno is the starting thread's).
 [[noreturn]] void RunWatchdog(int command_fd) {
+  // The table may hold a copy of another watchdog's entries: this process
+  // may be a forked copy of a test process (a fast death test) that starts
+  // servers of its own.
+  g_watched_dir_count = 0;
   setpgid(0, 0);
   SetDisposition(SIGTERM, SIG_IGN);
   SetDisposition(SIGINT, SIG_IGN);
@@ -170,7 +191,7 @@ void RemoveWatchedDirectory(const char* dir) {
   if (command_fd != 3) dup2(command_fd, 3);
   // Hold nothing of the parent's: not its stdout pipe (ctest waits for it to
   // close) and no server's descriptors.
-  for (int fd = 0; fd < 3; ++fd) close(fd);
+  CloseStdio();
   CloseFrom(4);
   static pid_t groups[4096];
   size_t count = 0;
@@ -236,6 +257,101 @@ Watchdog& TheWatchdog() {
   return *watchdog;
 }
 
+int WatchdogEntry(void* command_fd) {
+  RunWatchdog(static_cast<int>(reinterpret_cast<intptr_t>(command_fd)));
+}
+
+// Whether the watchdog may share the test process's memory (clone with
+// CLONE_VM, as posix_spawn does, but without exec). Not under ASan or TSan,
+// whose per-thread state the clone would share; and only from Linux 5.16 on:
+// before it, a test binary that dumps core takes every process sharing its
+// memory down with it (zap_threads), the watchdog included.
+bool MayShareMemory() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return false;
+#endif
+#endif
+#if defined(__linux__)
+  struct utsname names;
+  int major = 0, minor = 0;
+  if (uname(&names) != 0 || std::sscanf(names.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 5 || (major == 5 && minor >= 16);
+#else
+  return false;
+#endif
+}
+
+// Starts the watchdog process reading `command_fd`; its pid, or -1.
+// fork() copies the test process's page tables and leaves every page it
+// writes afterwards to a copy-on-write fault, for as long as the watchdog
+// lives: about 1 to 3 ms per test process here (docs/benchmarks.md). A clone
+// that shares the memory costs what a thread does; the watchdog needs only
+// its own stack, its descriptor table and its signal dispositions.
+pid_t StartWatchdogProcess(int command_fd) {
+#if defined(__linux__)
+  constexpr size_t kStackBytes = 64 * 1024;
+  static void* stack = nullptr;  // one per process, never unmapped: it may still run
+  if (MayShareMemory()) {
+    if (!stack) {
+      stack = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      if (stack == MAP_FAILED) stack = nullptr;
+    }
+    if (stack) {
+      pid_t pid = clone(WatchdogEntry, static_cast<char*>(stack) + kStackBytes,
+                        CLONE_VM | SIGCHLD, reinterpret_cast<void*>(intptr_t{command_fd}));
+      if (pid > 0) return pid;
+    }
+  }
+#endif
+  pid_t pid = fork();
+  if (pid == 0) RunWatchdog(command_fd);
+  return pid;
+}
+
+// At a normal exit of the process that owns the watchdog: close the command
+// pipe, so the watchdog reads end-of-file and exits, and reap it, waiting at
+// most kWatchdogExitWait. Without it every test process would leave a zombie
+// where PID 1 does not reap (a container without an init). Servers still
+// registered at that point are ended by the watchdog as after a crash (their
+// 100 ms grace fits in the wait). If something else still holds the write
+// end (a forked copy of the test process), the watchdog goes on watching
+// and is left unreaped, as before.
+constexpr int kWatchdogExitWaitMs = 300;
+
+UniqueFd OpenPidfd(pid_t pid);
+
+void EndWatchdogAtExit() {
+  Watchdog& watchdog = TheWatchdog();
+  if (watchdog.pid <= 0 || watchdog.owner != getpid() || watchdog.command_fd < 0) return;
+  const int saved_errno = errno;
+  UnregisterFd(watchdog.command_fd);
+  close(watchdog.command_fd);
+  watchdog.command_fd = -1;
+  UniqueFd exit_fd = OpenPidfd(watchdog.pid);
+  if (exit_fd) {
+    struct pollfd event = {exit_fd.get(), POLLIN, 0};
+    RetryOnEintr([&] { return poll(&event, 1, kWatchdogExitWaitMs); });
+  } else {
+    for (int waited = 0; waited < kWatchdogExitWaitMs; waited += 2) {
+      siginfo_t info{};
+      if (waitid(P_PID, static_cast<id_t>(watchdog.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+          info.si_pid != 0) {
+        break;
+      }
+      struct timespec pause = {0, 2 * 1000 * 1000};
+      nanosleep(&pause, nullptr);
+    }
+  }
+  if (RetryOnEintr([&] { return waitpid(watchdog.pid, nullptr, WNOHANG); }) == watchdog.pid) {
+    watchdog.pid = -1;
+  }
+  errno = saved_errno;
+}
+
 constexpr size_t kPidDigits = 10;
 
 // Writes `pid` in decimal into `slot` (kPidDigits characters), padded with
@@ -289,15 +405,19 @@ std::error_code EnsureWatchdog() {
   }
   UniqueFd read_end, write_end;
   if (auto error = MakePipe(read_end, write_end)) return error;
-  pid_t pid = fork();
+  pid_t pid = StartWatchdogProcess(read_end.get());
   if (pid < 0) return LastError();
-  if (pid == 0) RunWatchdog(read_end.get());
   setpgid(pid, pid);
   watchdog.pid = pid;
   watchdog.owner = getpid();
   watchdog.command_fd = write_end.release();
   // A fork-mode server closes it after registering, like the pidfds.
   RegisterFd(watchdog.command_fd);
+  static pid_t registered_for = -1;  // once per process (a forked copy registers again)
+  if (registered_for != getpid()) {
+    registered_for = getpid();
+    std::atexit(EndWatchdogAtExit);
+  }
   return {};
 }
 
