@@ -20,9 +20,10 @@ using std::chrono::milliseconds;
 
 constexpr microseconds kFirstPause{500};
 constexpr microseconds kLongestPause{2000};
-// A server that passed its probe under Scope::kTest may still be on its way
-// to Checkpoint() (ServeHttplib reports the port just before it): how long
-// to wait for that before taking it for a server that does not checkpoint.
+// A server that reported its port under Scope::kTest may be on its way to
+// Checkpoint() (ServeHttplib calls it right after): how long to wait for
+// that before taking it for a server that does not checkpoint. Paid once per
+// binary by such a server; its later starts know.
 constexpr milliseconds kCheckpointGrace{50};
 
 // poll() with a timeout finer than a millisecond where ppoll() exists: the
@@ -96,6 +97,13 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
   auto pause = kFirstPause;
   tally_ = ProbeTally();
   for (;;) {
+    // Before the first probe of a server that may be on its way to
+    // Checkpoint(): a template never answers, and a probe that waits for an
+    // answer would wait in vain.
+    if (port_ != 0 && control_fd >= 0 && checkpointing_ == Checkpointing::kUnknown &&
+        !AwaitCheckpoint(control_fd, outcome)) {
+      return outcome;
+    }
     if (port_ != 0 && !outcome.checkpointed) {
       const bool long_left = Remaining(deadline) > milliseconds(1000);
       std::string failure = ProbeOnce();
@@ -103,7 +111,7 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
       // daemonized can pass it from a process we do not watch.
       if (failure.empty() && !process_.Peek()) {
         outcome.ready = true;
-        if (control_fd < 0 || AwaitCheckpoint(control_fd, outcome)) return outcome;
+        return outcome;
       }
       if (!outcome.decisive) {
         tally_.Add(failure.empty() ? "the probe passed, but the process had exited" : failure,
@@ -134,16 +142,19 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
   }
 }
 
-// After a passing probe of a server that may still be on its way to
-// Checkpoint(): false (with `outcome` updated) when it reached it or failed.
+// Waits up to kCheckpointGrace for a server that reported its port to reach
+// Checkpoint(): false (with `outcome` updated) when it reached it or failed;
+// true, and known for the next starts, when it did not.
 bool ServerInstance::AwaitCheckpoint(int control_fd, Readiness& outcome) {
   if (checkpointing_ == Checkpointing::kNo) return true;
   const auto until = Clock::now() + kCheckpointGrace;
-  while (Clock::now() < until && !process_.Peek()) {
-    struct pollfd event = {control_fd, POLLIN, 0};
-    PollFor(&event, 1, std::chrono::duration_cast<microseconds>(until - Clock::now()));
-    if (!ReadControl(control_fd, outcome)) return false;
-    if (outcome.checkpointed) return false;
+  for (;;) {
+    if (!ReadControl(control_fd, outcome)) return false;  // reached it, or failed
+    if (process_.Peek()) return true;  // the wait loop tells how it ended
+    if (Clock::now() >= until) break;
+    struct pollfd events[2] = {{control_fd, POLLIN, 0}, {process_.exit_fd(), POLLIN, 0}};
+    PollFor(events, process_.exit_fd() >= 0 ? 2 : 1,
+            std::chrono::duration_cast<microseconds>(until - Clock::now()));
   }
   checkpointing_ = Checkpointing::kNo;
   return true;

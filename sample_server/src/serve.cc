@@ -55,26 +55,38 @@ std::unique_ptr<Store> OpenStore(const Config& config, spdlog::logger& logger) {
 
 int Serve(gtest_fork_env::ServerContext& context, const Config& config) {
   auto logger = MakeLogger();
-  std::unique_ptr<Store> store = OpenStore(config, *logger);
-  if (!store) return 2;
-  // Declared after the store, so it stops before the store goes.
   const bool own_cert = !config.tls_cert.empty() || !config.tls_key.empty();
   const std::string cert = own_cert ? config.tls_cert : context.tls_cert_path();
   const std::string key = own_cert ? config.tls_key : context.tls_key_path();
+  // Declared before the server, so that it goes after the server stopped.
+  std::unique_ptr<Store> store;
   std::unique_ptr<httplib::Server> server;
   if (cert.empty()) {
     server = std::make_unique<httplib::Server>();
   } else {
     server = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
   }
-  InstallHttpApi(*server, *store, config, logger);
   logger->info("server '{}' starting on {}:{} over {} (max value {} bytes, {} threads)",
                context.name(), context.host(), context.port(),
                cert.empty() ? "HTTP" : "HTTPS with " + cert, config.max_value_bytes,
                config.threads);
-  const int code = gtest_fork_env::ServeHttplib(*server, context);
+  // The store opens after the checkpoint: under Scope::kTest each test's
+  // clone opens its own data file, in its own data directory.
+  const int code = gtest_fork_env::ServeHttplib(*server, context, [&] {
+    Config resolved = config;
+    resolved.data_file = DataFilePath(config.data_file, context.data_dir());
+    store = OpenStore(resolved, *logger);
+    if (!store) return 2;
+    InstallHttpApi(*server, *store, resolved, logger);
+    return 0;
+  });
   logger->info("stopped with exit code {}", code);
   return code;
+}
+
+std::string DataFilePath(const std::string& data_file, const std::string& data_dir) {
+  if (data_file.empty() || data_file[0] == '/' || data_dir.empty()) return data_file;
+  return data_dir + "/" + data_file;
 }
 
 }  // namespace sample_server

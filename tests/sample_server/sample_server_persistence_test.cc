@@ -39,9 +39,10 @@ using Json = nlohmann::json;
 // down in the reverse order of registration.
 const bool directory_cleanup = (sample_server_test::CleanUpTestDirectory(), true);
 
+// Relative: in each test's own data directory (Scope::kTest).
 gtest_fork_env::ForkServerEnv* const global_server = sample_server_test::AddSampleServer("kv", [] {
   sample_server::Config config;
-  config.data_file = TestDirectory() + "/global.kvlog";
+  config.data_file = "global.kvlog";
   return config;
 });
 
@@ -168,6 +169,20 @@ TEST(SampleServerPersistence, GlobalServerKeepsWritesAcrossRestart) {
   EXPECT_EQ(WithPrefix(ReadAll(*client), "global."), expected);
   EXPECT_EQ(client->Put("/v1/kv/global.after", "after", "text/plain")->status, 201);
 }
+
+// Under Scope::kTest every test has a data file of its own, in a directory
+// of its own: two tests that each find the store empty and write to it, in
+// whichever order (shuffled, sharded) they run in one process.
+void ExpectOwnEmptyDataFile(const std::string& tag) {
+  const std::string file = global_server->data_dir() + "/global.kvlog";
+  auto client = MakeClient(*global_server);
+  EXPECT_TRUE(ReadAll(*client).empty());
+  EXPECT_EQ(client->Put("/v1/kv/" + tag, tag, "text/plain")->status, 201);
+  EXPECT_NE(ReadFile(file).find(tag), std::string::npos) << file;
+}
+
+TEST(SampleServerDataIsolation, FirstTestHasItsOwnDataFile) { ExpectOwnEmptyDataFile("first"); }
+TEST(SampleServerDataIsolation, SecondTestHasItsOwnDataFile) { ExpectOwnEmptyDataFile("second"); }
 
 TEST(SampleServerPersistence, WritesSurviveStopAndStart) {
   LocalServer server(DataFile("log"));

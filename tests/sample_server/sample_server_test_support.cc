@@ -31,11 +31,16 @@ gtest_fork_env::Options ServerOptions(std::string name) {
 
 gtest_fork_env::ForkServerEnv* AddSampleServer(std::string name,
                                                std::function<sample_server::Config()> make_config) {
+  gtest_fork_env::Options options = ServerOptions(std::move(name));
+  // A fresh server for every test, cloned from one warm template: the
+  // binaries run one suite per process (BATCH SUITE), and no test sees what
+  // another left behind, in memory or in its data file.
+  options.scope = gtest_fork_env::Scope::kTest;
   auto* env = new gtest_fork_env::ForkServerEnv(
       [make_config](gtest_fork_env::ServerContext& context) {
         return sample_server::Serve(context, make_config());
       },
-      ServerOptions(std::move(name)));
+      options);
   ::testing::AddGlobalTestEnvironment(env);
   return env;
 }

@@ -25,8 +25,10 @@ namespace sample_server_test {
 // Options for a sample server: ready once GET /healthz answers 200.
 gtest_fork_env::Options ServerOptions(std::string name);
 
-// Registers a ForkServerEnv that runs sample_server::Serve, for a static
-// initializer of a test file; the environment belongs to GoogleTest.
+// Registers a ForkServerEnv that runs sample_server::Serve with
+// Scope::kTest (a fresh clone for every test), for a static initializer of a
+// test file; the environment belongs to GoogleTest. A relative data file is
+// in the test's own data directory.
 // `make_config` runs in the server process, when the tests run, so it may
 // name files in TestDirectory (which a --gtest_list_tests run never makes).
 gtest_fork_env::ForkServerEnv* AddSampleServer(std::string name,

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <functional>
 
 #include "gtest_fork_env/server_context.h"
 #include "gtest_fork_env/stop_signal.h"
@@ -28,7 +29,21 @@ namespace gtest_fork_env {
 // loudly instead of being shared with another server, and Restart() can bind
 // the port again while connections of the previous server are in TIME_WAIT
 // (that needs SO_REUSEADDR on both the old and the new socket).
+inline int ServeHttplib(httplib::Server& server, ServerContext& context,
+                        const std::function<int()>& after_checkpoint);
+
+// As above, with nothing to do after the checkpoint.
 inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
+  return ServeHttplib(server, context, [] { return 0; });
+}
+
+// `after_checkpoint` runs after Checkpoint() and before serving: under
+// Scope::kTest once in each clone, so that it can open what must be fresh for
+// each test (a data file in context.data_dir(), a connection); it may still
+// add routes to `server`. A code other than 0 ends the server with that code,
+// before it serves.
+inline int ServeHttplib(httplib::Server& server, ServerContext& context,
+                        const std::function<int()>& after_checkpoint) {
   if (!server.is_valid()) {
     // An httplib::SSLServer whose certificate, key or client CA did not load.
     std::fprintf(stderr,
@@ -62,6 +77,7 @@ inline int ServeHttplib(httplib::Server& server, ServerContext& context) {
   // Threads start only after it: the watcher's below, httplib's pool in
   // listen_after_bind().
   context.Checkpoint();
+  if (const int code = after_checkpoint()) return code;
   StopSignalWatcher watcher([&server, &context, listen_fd] {
     if (!server.is_running()) return false;
     // A clone must not shut down the listening socket it shares with the
