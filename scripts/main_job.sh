@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, and run the sample server's
-# integration suite under ctest, every test process against its own forked
-# server. Prints ctest's summary; exits non-zero when a test fails.
+# integration suite under ctest: one process per test suite, every test
+# against a fresh server of its own (Scope::kTest, a clone of a warm
+# template). Prints ctest's summary; exits non-zero when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -153,6 +156,81 @@ TEST(Scope, KilledBinaryLeavesNeitherTemplateNorClone) {
   RunResult result = RunScenario({"--gtest_filter=Hang.*"}, options);
   EXPECT_EQ(result.signal, 9) << result.output;
   EXPECT_THAT(result.output, HasSubstr("hanging in pid"));
+}
+
+}  // namespace
+
+namespace {
+
+RunResult RunLazy(std::vector<std::string> args) {
+  const std::string marker = UniqueMarker();
+  std::vector<std::string> argv = {LAZY_START_SCENARIO, marker};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult result = test_support::Run(argv);
+  EXPECT_FALSE(result.timed_out) << result.output;
+  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithArgument(marker).empty(); }, milliseconds(1000)))
+      << result.output;
+  return result;
+}
+
+TEST(LazyStart, TestsThatDoNotAskStartNothing) {
+  const std::string starts = TempPath("lazy-none");
+  RunResult result = RunLazy({"--starts-file=" + starts, "--gtest_filter=*DoesNotAsk*:*Another*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(access(starts.c_str(), F_OK), -1) << "the lazy server was started";
+}
+
+TEST(LazyStart, FirstUseStartsItOnce) {
+  const std::string starts = TempPath("lazy-once");
+  RunResult result = RunLazy({"--starts-file=" + starts});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(LinesIn(starts), 1u) << result.output;
+  unlink(starts.c_str());
+}
+
+TEST(LazyStart, UnderPerTestScopeTheTemplateStartsOnceOnFirstUse) {
+  const std::string starts = TempPath("lazy-scoped");
+  RunResult result = RunLazy({"--starts-file=" + starts, "--scope=test", "--gtest_repeat=2"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  // The template once; a clone is no new start of the function.
+  EXPECT_EQ(LinesIn(starts), 1u) << result.output;
+  unlink(starts.c_str());
+}
+
+TEST(LazyStart, FailureIsReportedInTheTestThatAsked) {
+  const std::string starts = TempPath("lazy-broken");
+  RunResult result = RunLazy({"--starts-file=" + starts, "--broken"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Lazy.TestThatAsksGetsTheServer"));
+  EXPECT_THAT(result.output, HasSubstr("[       OK ] Lazy.TestThatDoesNotAskStartsNothing"));
+  EXPECT_THAT(result.output, HasSubstr("[       OK ] Lazy.AnotherTestThatDoesNotAsk"));
+  EXPECT_THAT(result.output, HasSubstr("(Options::lazy_start) failed to start when first used"));
+  EXPECT_THAT(result.output, HasSubstr("exited with code 3"));
+  EXPECT_THAT(result.output, HasSubstr("broken on purpose"));
+  unlink(starts.c_str());
+}
+
+}  // namespace
+
+namespace {
+
+// A failed run keeps its data directories for a look; they must not pile up.
+TEST(Scope, DataDirectoriesOfFailedRunsAreBounded) {
+  const std::string tmpdir = TempPath("tmpdir");
+  ASSERT_EQ(mkdir(tmpdir.c_str(), 0700), 0);
+  RunOptions options;
+  options.env = {"TMPDIR=" + tmpdir};
+  for (int run = 0; run < 7; ++run) {
+    RunResult result = RunScenario({"--gtest_filter=Crash.*"}, options);
+    ASSERT_EQ(result.exit_code, 1) << result.output;
+  }
+  size_t kept = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(tmpdir)) {
+    kept += entry.path().filename().string().find("-data-") != std::string::npos;
+  }
+  EXPECT_GE(kept, 1u);
+  EXPECT_LE(kept, 5u);
+  std::filesystem::remove_all(tmpdir);
 }
 
 }  // namespace

@@ -12,11 +12,13 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "gtest_fork_env/fork_server_env.h"
 #include "checkpoint.h"
 #include "process.h"
+#include "server_instance.h"
 #include "scenarios/servers.h"
 #include "support/subprocess.h"
 
@@ -114,6 +116,55 @@ TEST(Soak, TwoThousandSetUpTearDownCyclesLeakNothing) {
   EXPECT_EQ(after.threads, before.threads);
   EXPECT_EQ(after.children, before.children);  // the watchdog, one per process
   EXPECT_EQ(after.temp_files, 0u);
+}
+
+// Scope::kTest: 2,000 per-test cycles (the last test's clone stopped and
+// reaped, a fresh clone of the template made) in one test process.
+TEST(Soak, TwoThousandPerTestClonesLeakNothing) {
+  const std::string temp_dir = MakeTempDir();
+  ASSERT_FALSE(temp_dir.empty());
+  setenv("TMPDIR", temp_dir.c_str(), 1);
+  gtest_fork_env::Options options;
+  options.name = "soak-clones";
+  options.scope = gtest_fork_env::Scope::kTest;
+  gtest_fork_env::detail::Launch launch;
+  launch.function = scenarios::ServeHello;
+  gtest_fork_env::detail::ServerInstance server(options, launch);
+  ASSERT_FALSE(server.Start(false));
+  ASSERT_TRUE(server.has_template());
+  // One cycle first, so that lazily made objects exist in both measurements.
+  ASSERT_FALSE(server.EndUnit(false, "warm-up"));
+  ASSERT_FALSE(server.Start(true));
+  const Counts before = Measure(temp_dir);
+  const size_t data_dirs_before = CountEntries(temp_dir);
+  constexpr int kCycles = 2000;
+  int answered = 0;
+  std::set<pid_t> pids;
+  for (int cycle = 0; cycle < kCycles && !::testing::Test::HasFailure(); ++cycle) {
+    EXPECT_FALSE(server.EndUnit(false, "cycle " + std::to_string(cycle)));
+    EXPECT_FALSE(server.Start(true));
+    pids.insert(server.pid());
+    if (cycle % 100 == 0) {
+      httplib::Client client(server.options().host, server.port());
+      if (auto answer = client.Get("/hello")) answered += answer->body == "hello from soak-clones";
+    }
+  }
+  const Counts after = Measure(temp_dir);
+  const size_t data_dirs_after = CountEntries(temp_dir);
+  server.Finish(true);
+  unsetenv("TMPDIR");
+  std::printf(
+      "after %d per-test clones: descriptors %zu -> %zu, threads %zu -> %zu, children %zu -> "
+      "%zu, entries in TMPDIR %zu -> %zu, distinct clone pids %zu\n",
+      kCycles, before.fds, after.fds, before.threads, after.threads, before.children,
+      after.children, data_dirs_before, data_dirs_after, pids.size());
+  std::system(("rm -rf '" + temp_dir + "'").c_str());
+  EXPECT_EQ(answered, kCycles / 100);
+  EXPECT_EQ(after.fds, before.fds);
+  EXPECT_EQ(after.threads, before.threads);
+  EXPECT_EQ(after.children, before.children);  // the template, a clone, the watchdog
+  EXPECT_EQ(data_dirs_after, data_dirs_before);
+  EXPECT_EQ(pids.size(), static_cast<size_t>(kCycles));
 }
 
 TEST(Soak, FiveHundredTestProcessesUnderCtestAtOnce) {

@@ -3,10 +3,13 @@
 #include <string>
 #include <system_error>
 
+#include "unique_fd.h"
+
 // The directories behind ServerContext::data_dir(). fork() copies memory,
 // not files, so each test (or suite) gets a directory of its own: one base
 // directory per server and test binary, one numbered directory in it per
-// unit of the scope.
+// unit of the scope. A run whose tests failed keeps its directories; the
+// newest few per server name are kept, older ones go when a run starts.
 
 namespace gtest_fork_env::detail {
 
@@ -32,6 +35,7 @@ class DataDirs {
 
  private:
   std::string base_;
+  UniqueFd base_lock_;  // a shared flock on base_: this run uses it
   std::string first_;
   int next_ = 0;
 };

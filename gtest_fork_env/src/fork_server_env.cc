@@ -227,7 +227,9 @@ void ForkServerEnv::Register(Options options, std::vector<std::string> argv) {
     const std::string name = key.substr(0, key.find('.'));
     const std::string field = key.substr(key.find('.') + 1);
     for (ForkServerEnv* env : Registry()) {
-      if (env->options().name != name || !env->IsRunning()) continue;
+      if (env->options().name != name) continue;
+      env->StartIfWaiting();
+      if (!env->IsRunning()) continue;
       if (field == "host") *value = env->host();
       else if (field == "port") *value = std::to_string(env->port());
       else if (field == "url") *value = env->url();
@@ -266,8 +268,12 @@ void ForkServerEnv::SetUp() {
   unavailable_.clear();
   restart_after_test_ = false;
   detail::Failure failure;
+  owner_pid_ = getpid();
   if (!registration_error_.empty()) {
     failure = "gtest_fork_env: " + registration_error_;
+  } else if (options().lazy_start) {
+    waiting_for_first_use_ = true;
+    return;
   } else {
     // Inside a test (an environment made in a test body), a re-executed copy
     // of the binary could not make the same environment again.
@@ -277,6 +283,7 @@ void ForkServerEnv::SetUp() {
     failure = server_->Start(/*same_port=*/false);
   }
   if (!failure) {
+    started_once_ = true;
     ExportAddress();
     return;
   }
@@ -292,6 +299,8 @@ void ForkServerEnv::SetUp() {
 void ForkServerEnv::TearDown() {
   if (std::getenv(detail::kServeVariable)) return;
   set_up_ = false;
+  waiting_for_first_use_ = false;
+  started_once_ = false;
   if (auto death = server_->CheckAlive("after the last test")) {
     ReportFailure(::testing::TestPartResult::kNonFatalFailure, *death);
   }
@@ -315,7 +324,34 @@ void ForkServerEnv::TearDown() {
 bool ForkServerEnv::ScopeIs(Scope scope) const { return options().scope == scope; }
 
 void ForkServerEnv::BeforeTestSuite() {
-  if (ScopeIs(Scope::kTestSuite) && unavailable_.empty()) EnsureServer("test suite");
+  if (ScopeIs(Scope::kTestSuite) && unavailable_.empty() && !options().lazy_start) {
+    EnsureServer("test suite");
+  }
+}
+
+void ForkServerEnv::StartIfWaiting() {
+  if (!set_up_ || getpid() != owner_pid_) return;  // not in a forked copy
+  if (!unavailable_.empty() && options().lazy_start && !reported_in_this_test_) {
+    reported_in_this_test_ = true;
+    ReportFailure(::testing::TestPartResult::kNonFatalFailure, unavailable_);
+  }
+  if (!waiting_for_first_use_) return;
+  waiting_for_first_use_ = false;
+  const bool first = !server_->has_template() && server_->port() == 0 && !started_once_;
+  detail::Failure failure = server_->Start(/*same_port=*/!first);
+  if (!failure) {
+    started_once_ = true;
+    ExportAddress();
+    return;
+  }
+  reported_in_this_test_ = true;
+  ReportFailure(::testing::TestPartResult::kNonFatalFailure,
+                "server '" + options().name + "' (Options::lazy_start) failed to start when " +
+                    "first used:\n" + *failure);
+  detail::ReportInfrastructureFailure(options().name, *failure);
+  detail::CopyToUndeclaredOutputs(log_path());
+  unavailable_ = "server '" + options().name + "' failed to start, so it is not available:\n" +
+                 *failure;
 }
 
 void ForkServerEnv::AfterTestSuite(bool suite_failed) {
@@ -326,11 +362,16 @@ void ForkServerEnv::AfterTestSuite(bool suite_failed) {
 }
 
 void ForkServerEnv::BeforeTest() {
-  if (!unavailable_.empty()) {
+  reported_in_this_test_ = false;
+  if (options().lazy_start) {
+    // Under kTest the last test's server is gone: the next use starts one.
+    if (set_up_ && !IsRunning() && unavailable_.empty()) waiting_for_first_use_ = true;
+  } else if (!unavailable_.empty()) {
     ReportFailure(::testing::TestPartResult::kFatalFailure, unavailable_);
     return;
+  } else if (!ScopeIs(Scope::kBinary)) {
+    EnsureServer("test");
   }
-  if (!ScopeIs(Scope::kBinary)) EnsureServer("test");
   if (log_path().empty()) return;
   log_offset_at_test_start_ = server_->log_size();
   ::testing::Test::RecordProperty("gtest_fork_env_log_" + options().name, log_path());
@@ -492,9 +533,20 @@ void ForkServerEnv::ServeIfReexecuted(const char* text) {
   _exit(detail::RunServerFunction([&] { return Serve(context); }));
 }
 
-const std::string& ForkServerEnv::host() const { return server_->options().host; }
-uint16_t ForkServerEnv::port() const { return server_->port(); }
-pid_t ForkServerEnv::pid() const { return server_->pid(); }
+// The accessors that say where the server is start a lazy one (const to the
+// caller: the server is there, only not yet started).
+const std::string& ForkServerEnv::host() const {
+  const_cast<ForkServerEnv*>(this)->StartIfWaiting();
+  return server_->options().host;
+}
+uint16_t ForkServerEnv::port() const {
+  const_cast<ForkServerEnv*>(this)->StartIfWaiting();
+  return server_->port();
+}
+pid_t ForkServerEnv::pid() const {
+  const_cast<ForkServerEnv*>(this)->StartIfWaiting();
+  return server_->pid();
+}
 const std::string& ForkServerEnv::log_path() const { return server_->log_path(); }
 const std::string& ForkServerEnv::data_dir() const { return server_->data_dir(); }
 const Options& ForkServerEnv::options() const { return server_->options(); }

@@ -78,7 +78,9 @@ class ForkServerEnv : public ::testing::Environment {
   // Safe when SetUp failed or never ran.
   void TearDown() override;
 
-  // The address tests connect to, valid after SetUp.
+  // The address tests connect to, valid after SetUp. With
+  // Options::lazy_start, host(), port(), url() and pid() start the server
+  // when it waits for its first use.
   const std::string& host() const;
   // The port the server listens on (the bound one when Options::port is 0),
   // or 0 when it is not running.
@@ -160,6 +162,8 @@ class ForkServerEnv : public ::testing::Environment {
   // last one was ended. Reports a failure to the current test, if any.
   void EnsureServer(const std::string& unit);
   bool ScopeIs(Scope scope) const;
+  // Options::lazy_start: starts the server if it waits for its first use.
+  void StartIfWaiting();
   void ShowLogOfTest(const std::string& kept_data_dir) const;
   // After a successful start: GTEST_FORK_ENV_<NAME>_URL, _PORT, _PID.
   void ExportAddress();
@@ -180,6 +184,12 @@ class ForkServerEnv : public ::testing::Environment {
   std::string unavailable_;
   // Why registration failed (a duplicate name); reported by SetUp.
   std::string registration_error_;
+  // Options::lazy_start: no server yet; the next host()/port()/url()/pid()
+  // starts one.
+  bool waiting_for_first_use_ = false;
+  bool started_once_ = false;           // since SetUp: later starts keep the port
+  bool reported_in_this_test_ = false;  // a lazy start's failure, once per test
+  pid_t owner_pid_ = -1;                // the process that ran SetUp
 };
 
 }  // namespace gtest_fork_env

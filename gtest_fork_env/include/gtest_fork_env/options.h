@@ -122,6 +122,14 @@ struct Options {
   SpawnMode spawn_mode = SpawnMode::kAuto;
   // Which tests share one server process (see Scope).
   Scope scope = Scope::kBinary;
+  // Start the server only when a test first asks where it is (host(),
+  // port(), url() or pid()), or another server's {NAME.port} placeholder
+  // names it, instead of in SetUp: a test process whose tests do not use
+  // this server never pays for its start. A failure to start is reported in
+  // the test that asked (and every later one that asks). Under Scope::kTest
+  // each test that asks gets a fresh server; one that does not, none. The
+  // GTEST_FORK_ENV_<NAME>_* variables appear once it started.
+  bool lazy_start = false;
 
   // "NAME=value" entries added to the server's environment. Placeholders are
   // replaced, as in ForkServerEnv::Exec's arguments.
