@@ -26,7 +26,9 @@ namespace bench {
 
 // One GET /hello on a fresh "Connection: close" connection, read to the end,
 // with 5 s limits on every socket call. True when the answer is 200 "hello".
-inline bool GetHelloOnce(uint16_t port) {
+// `connected`, when given, is set to when connect() returned.
+inline bool GetHelloOnce(uint16_t port,
+                         std::chrono::steady_clock::time_point* connected = nullptr) {
   int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return false;
   struct timeval limit = {5, 0};
@@ -38,7 +40,9 @@ inline bool GetHelloOnce(uint16_t port) {
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   static const char kGet[] = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   std::string answer;
-  if (connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0 &&
+  const bool linked = connect(sock, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  if (linked && connected) *connected = std::chrono::steady_clock::now();
+  if (linked &&
       send(sock, kGet, sizeof kGet - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kGet - 1)) {
     char buffer[512];
     ssize_t got;

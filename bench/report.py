@@ -41,6 +41,103 @@ WHAT = {
 }
 
 
+CLONE_WHAT = {
+    "floor_fork_byte": "floor: fork of a process the template's size; the child writes one byte "
+                       "to a pipe, the parent reads it",
+    "clone": "`Scope::kTest`: a test's clone of the template (`Start()`), default probe "
+             "(TcpConnect), then one GET",
+    "clone_http": "the same with `Probe::HttpGet(\"/hello\")` (`Start()` returns after the "
+                  "library's own GET)",
+    "scratch": "the same server started from scratch for the test (`Scope::kBinary` start: fork, "
+               "bind, serve), then one GET",
+    "floor_fork_byte_256m": "floor, from a process with 256 MiB written",
+    "warm_clone_256m": "clone of a template that wrote 256 MiB before its checkpoint",
+    "warm_scratch_256m": "from scratch, writing the same 256 MiB at each start",
+}
+
+
+def clone_runs_summary(rows):
+    """Per variant, in the order of the first run: the median over runs of
+    each figure, and the range (min, max) over runs of the key ones."""
+    import statistics
+    order, by = [], {}
+    for r in rows:
+        if r["variant"] not in by:
+            order.append(r["variant"])
+        by.setdefault(r["variant"], []).append(r)
+
+    def nums(rs, key):
+        out = []
+        for r in rs:
+            try:
+                out.append(float(r[key]))
+            except (KeyError, TypeError, ValueError):
+                pass
+        return out
+    summary = []
+    for v in order:
+        rs = by[v]
+        row = {"variant": v, "reference": rs[0]["reference"], "runs": len(rs),
+               "cycles": sum(int(r["cycles"]) for r in rs),
+               "failures": sum(int(r["failures"]) for r in rs)}
+        for key in ("ready_p50_ms", "connect_p50_ms", "get_p50_ms", "get_p90_ms", "end_p50_ms",
+                    "end_p90_ms",
+                    "connect_ratio_p50", "get_ratio_p50", "test_ratio_p50", "faults_p50",
+                    "serving_p50_ms", "pool_p50_ms", "request_p50_ms"):
+            values = nums(rs, key)
+            row[key] = statistics.median(values) if values else None
+            row[key + "_range"] = (min(values), max(values)) if values else None
+        summary.append(row)
+    return summary
+
+
+def ranged(row, key, fmt, suffix=""):
+    value, span = row.get(key), row.get(key + "_range")
+    if value is None:
+        return "-"
+    text = fmt(value) + suffix
+    if span and row["runs"] > 1:
+        text += f" ({fmt(span[0])}–{fmt(span[1])})"
+    return text
+
+
+def clone_table(summary):
+    f2 = lambda v: f"{v:.2f}"
+    out = [
+        "| variant | what it measures | cycles (runs) | ready | connect | GET answered "
+        "| end of test | connect / ref. | GET / ref. | whole test / ref. | faults |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary:
+        what = CLONE_WHAT.get(r["variant"], "")
+        ref = f" (ref.: {r['reference']})" if r["reference"] else ""
+        fail = f", **{r['failures']} failed**" if r["failures"] else ""
+        out.append(
+            f"| {r['variant']} | {what}{ref} | {r['cycles']} ({r['runs']}{fail}) "
+            f"| {ranged(r, 'ready_p50_ms', ms)} | {ranged(r, 'connect_p50_ms', ms)} "
+            f"| {ranged(r, 'get_p50_ms', ms)} | {ranged(r, 'end_p50_ms', ms)} "
+            f"| {ranged(r, 'connect_ratio_p50', f2, '×') if r['reference'] else 'floor'} "
+            f"| {ranged(r, 'get_ratio_p50', f2, '×') if r['reference'] else 'floor'} "
+            f"| {ranged(r, 'test_ratio_p50', f2, '×') if r['reference'] else '-'} "
+            f"| {ranged(r, 'faults_p50', lambda v: f'{v:.0f}')} |")
+    return "\n".join(out)
+
+
+def clone_phases_table(summary):
+    out = [
+        "| variant | ready (`Start()` returned) | serving (watcher thread made) "
+        "| pool (httplib's 8 threads made) | request read | GET answered |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary:
+        if r.get("serving_p50_ms") is None:
+            continue
+        out.append(f"| {r['variant']} | {ms(r['ready_p50_ms'])} | {ms(r['serving_p50_ms'])} "
+                   f"| {ms(r['pool_p50_ms'])} | {ms(r['request_p50_ms'])} "
+                   f"| {ms(r['get_p50_ms'])} |")
+    return "\n".join(out)
+
+
 def ms(value):
     try:
         v = float(value)
@@ -85,19 +182,26 @@ def wholerun_table(rows):
     out = [
         "| tests | one server per test (`gtest_discover_tests` + `ForkServerEnv`) "
         "| one shared server (ctest fixture), one process per test "
-        "| one process, one `ForkServerEnv` server, all tests |",
-        "|---:|---:|---:|---:|",
+        "| one process, one `ForkServerEnv` server, all tests "
+        "| one process, a fresh clone per test (`Scope::kTest`, `BATCH BINARY`) "
+        "| one server per test ÷ fresh clone per test |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sorted(by):
         cells = []
-        for mode in ("per_process", "shared", "one_process"):
+        for mode in ("per_process", "shared", "one_process", "per_test"):
             r = by[n].get(mode)
             if not r:
                 cells.append("-")
                 continue
             mark = "" if r["passed"] == "yes" else " (FAILED)"
             cells.append(f"{float(r['wall_s']):.2f} s = {float(r['wall_per_test_ms']):.1f} ms/test{mark}")
-        out.append(f"| {n} | " + " | ".join(cells) + " |")
+        speedup = "-"
+        if "per_process" in by[n] and "per_test" in by[n]:
+            ratio_value = (float(by[n]["per_process"]["wall_s"]) /
+                           float(by[n]["per_test"]["wall_s"]))
+            speedup = f"{ratio_value:.1f}×"
+        out.append(f"| {n} | " + " | ".join(cells) + f" | {speedup} |")
     return "\n".join(out)
 
 
@@ -163,7 +267,7 @@ def wrk_table(rows):
     return "\n".join(out)
 
 
-def write_plot(results, lifecycle, wholerun, machine):
+def write_plot(results, lifecycle, wholerun, machine, clone=()):
     date = machine.get("date_utc", "?")
     cpu = machine.get("cpu", "?")
     cores = machine.get("cores", "?")
@@ -171,14 +275,22 @@ def write_plot(results, lifecycle, wholerun, machine):
         for i, r in enumerate(lifecycle):
             f.write(f"{i} {r['variant']} {r['start_p50_ms']} {r['start_p90_ms']} "
                     f"{r['stop_p50_ms']} {r['stop_p90_ms']}\n")
+        # Per-test scope: start = a test's start to its GET answered (the
+        # floors: fork to byte read); stop = EndUnit (Finish for scratch).
+        for j, r in enumerate(clone):
+            def cell(key):
+                return "-" if r.get(key) is None else f"{r[key]:.3f}"
+            f.write(f"{len(lifecycle) + j} kTest:{r['variant']} {cell('get_p50_ms')} "
+                    f"{cell('get_p90_ms')} {cell('end_p50_ms')} {cell('end_p90_ms')}\n")
     by = {}
     for r in wholerun:
         by.setdefault(int(r["n"]), {})[r["mode"]] = r["wall_per_test_ms"]
     with open(os.path.join(results, "wholerun_plot.dat"), "w") as f:
         for n in sorted(by):
             f.write(f"{n} " + " ".join(by[n].get(m, "NaN") for m in
-                                        ("per_process", "shared", "one_process")) + "\n")
-    count = max(len(lifecycle), 1)
+                                        ("per_process", "shared", "one_process", "per_test"))
+                    + "\n")
+    count = max(len(lifecycle) + len(clone), 1)
     script = f"""# Generated by bench/report.py; run it in this directory: gnuplot benchmarks.gp
 set terminal pngcairo size 1500,640 font ",10" noenhanced
 set output "benchmarks.png"
@@ -190,7 +302,7 @@ set ylabel "ms (point: median, bar: up to p90)"
 set xrange [-0.7:{count - 0.3}]
 set xtics rotate by -40 nomirror font ",8"
 set key top left
-set title "Start-to-ready and stop-to-reaped, per variant"
+set title "Start-to-ready and stop-to-reaped, per variant (kTest: a test's start to GET answered, and EndUnit)"
 plot "lifecycle_plot.dat" using ($1-0.12):3:3:4:xtic(2) \\
        with yerrorbars pt 7 ps 0.8 lw 1.5 title "start (SetUp / fork .. ready)", \\
      "" using ($1+0.12):5:5:6 with yerrorbars pt 5 ps 0.8 lw 1.5 title "stop (TearDown / SIGTERM .. reaped)"
@@ -206,11 +318,58 @@ set title "Whole run under ctest -j2"
 plot "wholerun_plot.dat" using 1:2 with linespoints pt 7 lw 2 \\
        title "one server per test (discover + ForkServerEnv)", \\
      "" using 1:3 with linespoints pt 5 lw 2 title "one shared server, one process per test", \\
-     "" using 1:4 with linespoints pt 9 lw 2 title "one process, one server, all tests"
+     "" using 1:4 with linespoints pt 9 lw 2 title "one process, one server, all tests", \\
+     "" using 1:5 with linespoints pt 11 lw 2 title "one process, a fresh clone per test (Scope::kTest)"
 unset multiplot
 """
     with open(os.path.join(results, "benchmarks.gp"), "w") as f:
         f.write(script)
+
+
+def per_test_section(clone, clone_machine, main_date):
+    """The lines of RESULTS.md about Scope::kTest (clone_bench)."""
+    lines = [
+        "The `per_test` column: the same tests in one process under `Scope::kTest` (ctest "
+        "`BATCH BINARY`, so `-j2` has one test to run), each test against a fresh clone of the "
+        "sample server's template; each test also checks that the key of the test before it "
+        "is absent.",
+        "",
+    ]
+    if "load_wholerun_start" in clone_machine and clone_machine is not None and \
+            clone_machine.get("date_utc") != main_date:
+        lines += [
+            f"The 1000-test rows of per_test, per_process and shared are from a "
+            f"`BENCH_ONLY=per_test` run of {clone_machine.get('date_utc', '?')} (load average "
+            f"{clone_machine.get('load_wholerun_start', '?')} → "
+            f"{clone_machine.get('load_wholerun_end', '?')}); the other rows are from the full "
+            "run above, under other load: compare within a row's run only.",
+            "",
+        ]
+    return lines + [
+        "## Per-test scope (`Scope::kTest`): clone to ready, warm state (ms)",
+        "",
+        f"`bench/clone_bench.cc`, {clone[0]['runs'] if clone else 0} run(s) measured "
+        f"{clone_machine.get('date_utc', '?')}, "
+        f"scheduling: {clone_machine.get('clone_rt', '?')} (load average "
+        f"{clone_machine.get('load_clone_start', '?')} → {clone_machine.get('load_clone_end', '?')}). "
+        "Medians over each run's cycles; the median over runs, and in brackets the range over "
+        "runs. Times from the test's start (`ServerInstance::Start`, as `ForkServerEnv` calls it "
+        "when a test starts): ready = `Start()` returned; connect = the client's `connect()` "
+        "returned (the kernel completes it on the listening socket the template keeps; only the "
+        "clone accepts from it); GET answered = the clone answered one GET. End of test = "
+        "`EndUnit()` (SIGTERM, reap, data directory removed). ref. = the floor's fork-to-byte "
+        "(for warm_scratch_256m: warm_clone_256m, so its ratio is the warm clone's speed-up). "
+        "whole test = GET answered + end of test. faults = minor page faults of the server "
+        "process by the time it answered (of the floor's child: its whole life).",
+        "",
+        clone_table(clone),
+        "",
+        "Where a clone's time goes (medians, ms from the test's start; stamps written by the "
+        "server into shared memory):",
+        "",
+        clone_phases_table(clone),
+        "",
+    ]
 
 
 def main():
@@ -219,7 +378,10 @@ def main():
     lifecycle = read_csv(os.path.join(results, "lifecycle_summary.csv"))
     wholerun = read_csv(os.path.join(results, "wholerun.csv"))
     wrk = read_csv(os.path.join(results, "wrk.csv"))
-    write_plot(results, lifecycle, wholerun, machine)
+    clone = clone_runs_summary(read_csv(os.path.join(results, "clone_runs.csv")))
+    per_test_machine = read_machine(os.path.join(results, "machine_per_test.txt"))
+    clone_machine = per_test_machine if "load_clone_start" in per_test_machine else machine
+    write_plot(results, lifecycle, wholerun, machine, clone)
 
     def load1(key):
         try:
@@ -278,10 +440,12 @@ def main():
         "The same N small integration tests of the sample server (each PUTs its own key and "
         "GETs it back, `bench/wholerun/`), wall time of the whole `ctest -j2` run (ctest's own "
         "start included) divided by N; the median of 3 runs for 10 and 100 tests (the three "
-        "ways take turns), one run for 1000.",
+        "ways take turns), one run for 1000 unless `BENCH_WHOLERUN_ROUNDS_1000` asked for more "
+        "(`wholerun.csv` has the rounds of each row, `wholerun_runs.csv` every run).",
         "",
         wholerun_table(wholerun),
         "",
+        *per_test_section(clone, clone_machine, machine.get("date_utc")),
         "## What a test process pays (whole test binaries)",
         "",
         "`bench/process_cost_bench.cc`: the same trivial one-test binary run whole, without and "

@@ -8,6 +8,9 @@
 #                            by phase, against the floor; link costs
 #   process_cost_runs.csv    every run of process_cost_bench
 #   wholerun.csv             whole-run wall time under ctest -j2, 10/100/1000 tests
+#                            (per_test: Scope::kTest, one process, BATCH BINARY)
+#   clone_runs.csv           per-test scope (clone_bench): one summary row per
+#                            variant and run; clone_samples.csv every cycle
 #   wrk.csv, wrk_*.txt       the sample server under wrk (GET and PUT)
 #   benchmarks.png           the plot
 #
@@ -17,7 +20,15 @@
 # each fast variant, default 400), BENCH_WRK_SECONDS (default 10),
 # BENCH_SKIP_BUILD=1 (use what is built), BENCH_PROCESS_RUNS (runs of each
 # whole binary in process_cost_bench, default 60), BENCH_PROCESS_RT=1 (run
-# process_cost_bench under SCHED_FIFO). Runs for about 5 minutes on 2 cores.
+# process_cost_bench under SCHED_FIFO), BENCH_CLONE_RUNS (runs of clone_bench,
+# default 3), BENCH_WHOLERUN_ROUNDS_1000 (rounds of the 1000-test whole runs,
+# default 1), BENCH_CLONE_RT=0|1 (clone_bench under SCHED_FIFO; default 1 as
+# root). Before the per-test parts it ran for about 5 minutes on 2 cores at a
+# low load; BENCH_ONLY=per_test took 13 minutes at a load average of 10.
+#
+# BENCH_ONLY=per_test runs only the per-test scope's parts (clone_bench and the
+# 1000-test whole runs per_test, per_process and shared; about 3 minutes) and
+# keeps the other results as they are; RESULTS.md and the plot are remade.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,6 +36,11 @@ build="${BENCH_BUILD_DIR:-$repo/build-bench}"
 results="$repo/bench/results"
 cycles="${BENCH_CYCLES:-400}"
 wrk_seconds="${BENCH_WRK_SECONDS:-10}"
+only="${BENCH_ONLY:-}"
+case "$only" in
+  "" | per_test) ;;
+  *) echo "run.sh: BENCH_ONLY is empty or per_test, not '$only'" >&2; exit 64 ;;
+esac
 mkdir -p "$results"
 
 log() { printf '\n== %s\n' "$*"; }
@@ -52,6 +68,8 @@ fi
 bench_dir="$build/bench"
 [ -x "$bench_dir/lifecycle_bench" ] || { echo "run.sh: no $bench_dir/lifecycle_bench" >&2; exit 1; }
 
+machine_file="$results/machine.txt"
+[ -n "$only" ] && machine_file="$results/machine_per_test.txt"
 {
   echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
@@ -62,9 +80,10 @@ bench_dir="$build/bench"
   echo "compiler=$(c++ --version | head -1)"
   echo "load_before=$(loadavg)"
   echo "compilers_running_before=$(pgrep -c -x cc1plus || true)"
-} >"$results/machine.txt"
+} >"$machine_file"
 
 # ------------------------------------------------- start-to-ready / stop-to-reaped
+if [ -z "$only" ]; then
 log "lifecycle: $cycles cycles of each fast variant, interleaved (about a minute)"
 echo "load_lifecycle_start=$(loadavg)" >>"$results/machine.txt"
 "$bench_dir/lifecycle_bench" --out_dir="$results" --cycles="$cycles" \
@@ -85,21 +104,68 @@ rt=()
   --modes=env,env_idle \
   | tee "$results/process_cost.txt"
 echo "load_process_cost_end=$(loadavg)" >>"$results/machine.txt"
+fi  # not BENCH_ONLY
+
+# ---------------------------------------------------- per-test scope (clone_bench)
+# Each run interleaves its variants at random; the runs give the ranges.
+clone_runs="${BENCH_CLONE_RUNS:-3}"
+log "per-test scope: clone_bench, $clone_runs runs of $cycles cycles (about 40 s each)"
+echo "load_clone_start=$(loadavg)" >>"$machine_file"
+# BENCH_CLONE_RT=1 (the default as root) runs it under SCHED_FIFO, as
+# BENCH_PROCESS_RT does for process_cost_bench: on a shared 2-core machine the
+# load otherwise decides the figures of a path with four wake-ups (test
+# process, template, clone, worker thread) more than the path itself.
+clone_rt=()
+if [ "${BENCH_CLONE_RT:-$([ "$(id -u)" -eq 0 ] && echo 1 || echo 0)}" = 1 ]; then
+  clone_rt=(chrt -f 10)
+fi
+echo "clone_rt=${clone_rt[*]:-none}" >>"$machine_file"
+clone_tmp="$(mktemp -d)"
+for run in $(seq 1 "$clone_runs"); do
+  mkdir -p "$clone_tmp/$run"
+  "${clone_rt[@]}" "$bench_dir/clone_bench" --out_dir="$clone_tmp/$run" --cycles="$cycles" \
+    --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
+    | tee "$clone_tmp/$run/clone.txt"
+done
+for name in summary samples; do
+  {
+    printf 'run,'; head -1 "$clone_tmp/1/clone_$name.csv"
+    for run in $(seq 1 "$clone_runs"); do
+      tail -n +2 "$clone_tmp/$run/clone_$name.csv" | sed "s/^/$run,/"
+    done
+  } >"$results/clone_$([ $name = summary ] && echo runs || echo samples).csv"
+done
+cat "$clone_tmp"/*/clone.txt >"$results/clone.txt"
+rm -rf "$clone_tmp"
+echo "load_clone_end=$(loadavg)" >>"$machine_file"
 
 # ------------------------------------------------------ whole run under ctest
 # Each (size, mode) is a ctest run of its own; the modes take turns, and for
 # 10 and 100 tests there are 3 rounds (the median is reported), so that a
 # change in the machine's load hits the modes alike.
 wholerun="$bench_dir/wholerun"
-echo "n,mode,round,ctest_tests,passed,wall_s" >"$results/wholerun_runs.csv"
+sizes="10 100 1000"
+modes="per_process shared one_process per_test"
+if [ -n "$only" ]; then
+  # Keep the rows of the other sizes and modes; these are measured again.
+  sizes=1000
+  modes="per_test per_process shared"
+  if [ -f "$results/wholerun_runs.csv" ]; then
+    grep -v -E '^1000,(per_test|per_process|shared),' "$results/wholerun_runs.csv" \
+      >"$results/wholerun_runs.csv.kept" || true
+    mv "$results/wholerun_runs.csv.kept" "$results/wholerun_runs.csv"
+  fi
+else
+  echo "n,mode,round,ctest_tests,passed,wall_s" >"$results/wholerun_runs.csv"
+fi
 if [ -d "$wholerun" ]; then
-  log "whole run under ctest -j2: 10, 100 and 1000 tests, three ways (about 4 minutes)"
-  echo "load_wholerun_start=$(loadavg)" >>"$results/machine.txt"
-  for n in 10 100 1000; do
+  log "whole run under ctest -j2: $sizes tests, ways: $modes (about 4 minutes)"
+  echo "load_wholerun_start=$(loadavg)" >>"$machine_file"
+  for n in $sizes; do
     rounds=3
-    [ "$n" -ge 1000 ] && rounds=1
+    [ "$n" -ge 1000 ] && rounds="${BENCH_WHOLERUN_ROUNDS_1000:-1}"
     for round in $(seq 1 "$rounds"); do
-      for mode in per_process shared one_process; do
+      for mode in $modes; do
         dir="$wholerun/n${n}_${mode}"
         start=$(now_ns)
         if out=$(ctest --test-dir "$dir" -j2 2>&1); then passed=yes; else passed=no; fi
@@ -113,7 +179,7 @@ if [ -d "$wholerun" ]; then
       done
     done
   done
-  echo "load_wholerun_end=$(loadavg)" >>"$results/machine.txt"
+  echo "load_wholerun_end=$(loadavg)" >>"$machine_file"
 else
   echo "run.sh: no sample server built: no whole-run comparison" >&2
 fi
@@ -136,9 +202,11 @@ with open(f"{results}/wholerun.csv", "w") as out:
 EOF2
 
 # --------------------------------------------------------- wrk against the sample server
-echo "config,method,requests_per_s,requests,errors,non_2xx,p50_ms,p90_ms,p99_ms,max_ms" \
+[ -n "$only" ] || echo "config,method,requests_per_s,requests,errors,non_2xx,p50_ms,p90_ms,p99_ms,max_ms" \
   >"$results/wrk.csv"
-if [ -x "$wholerun/wholerun_shared_ctl" ] && command -v wrk >/dev/null; then
+if [ -n "$only" ]; then
+  echo "run.sh: BENCH_ONLY=$only: wrk skipped, its results kept" >&2
+elif [ -x "$wholerun/wholerun_shared_ctl" ] && command -v wrk >/dev/null; then
   log "wrk on loopback: GET and PUT, ${wrk_seconds}s each, 2 threads, 16 connections"
   echo "load_wrk_start=$(loadavg)" >>"$results/machine.txt"
   state="$(mktemp -d)/server.state"
@@ -176,7 +244,7 @@ EOF
 else
   echo "run.sh: no wrk or no sample server: no load test" >&2
 fi
-echo "compilers_running_after=$(pgrep -c -x cc1plus || true)" >>"$results/machine.txt"
+echo "compilers_running_after=$(pgrep -c -x cc1plus || true)" >>"$machine_file"
 
 # ----------------------------------------------------------- plot and report
 log "plot and RESULTS.md"

@@ -6,10 +6,10 @@ set datafile missing "-"
 set logscale y
 set grid ytics
 set ylabel "ms (point: median, bar: up to p90)"
-set xrange [-0.7:11.7]
+set xrange [-0.7:18.7]
 set xtics rotate by -40 nomirror font ",8"
 set key top left
-set title "Start-to-ready and stop-to-reaped, per variant"
+set title "Start-to-ready and stop-to-reaped, per variant (kTest: a test's start to GET answered, and EndUnit)"
 plot "lifecycle_plot.dat" using ($1-0.12):3:3:4:xtic(2) \
        with yerrorbars pt 7 ps 0.8 lw 1.5 title "start (SetUp / fork .. ready)", \
      "" using ($1+0.12):5:5:6 with yerrorbars pt 5 ps 0.8 lw 1.5 title "stop (TearDown / SIGTERM .. reaped)"
@@ -25,5 +25,6 @@ set title "Whole run under ctest -j2"
 plot "wholerun_plot.dat" using 1:2 with linespoints pt 7 lw 2 \
        title "one server per test (discover + ForkServerEnv)", \
      "" using 1:3 with linespoints pt 5 lw 2 title "one shared server, one process per test", \
-     "" using 1:4 with linespoints pt 9 lw 2 title "one process, one server, all tests"
+     "" using 1:4 with linespoints pt 9 lw 2 title "one process, one server, all tests", \
+     "" using 1:5 with linespoints pt 11 lw 2 title "one process, a fresh clone per test (Scope::kTest)"
 unset multiplot

@@ -10,6 +10,10 @@
 // - with WHOLERUN_SHARED_STATE=<file>, the tests use the one shared server
 //   whose port wholerun_shared_ctl wrote to that file (a ctest fixture starts
 //   it once before all tests and stops it after).
+// - with WHOLERUN_SCOPE=test, the ForkServerEnv runs under Scope::kTest: one
+//   process, and each test gets a fresh clone of a warm template. Each test
+//   then also checks that the key of the test before it is absent, so the
+//   run proves that every test saw a fresh server.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -26,6 +30,7 @@ namespace {
 
 std::string g_host = "127.0.0.1";
 int g_port = 0;
+bool g_fresh_per_test = false;  // WHOLERUN_SCOPE=test
 
 // The shared server: nothing to start, only its port to read.
 class SharedServerEnv : public ::testing::Environment {
@@ -53,6 +58,13 @@ class KvRoundTrip : public ::testing::Test {
     char key[32];
     std::snprintf(key, sizeof key, "k%04d", index_);
     const std::string path = std::string("/v1/kv/") + key;
+    if (g_fresh_per_test && index_ > 0) {
+      char before[32];
+      std::snprintf(before, sizeof before, "/v1/kv/k%04d", index_ - 1);
+      auto earlier = client.Get(before);
+      ASSERT_TRUE(earlier) << httplib::to_string(earlier.error());
+      EXPECT_EQ(earlier->status, 404) << "the server is not fresh: it has " << before;
+    }
     const std::string value = "value of " + std::string(key);
     auto put = client.Put(path.c_str(), value, "application/octet-stream");
     ASSERT_TRUE(put) << httplib::to_string(put.error());
@@ -82,6 +94,11 @@ int main(int argc, char** argv) {
   } else {
     gtest_fork_env::Options options;
     options.name = "sample";
+    const char* scope = std::getenv("WHOLERUN_SCOPE");
+    if (scope && std::string(scope) == "test") {
+      options.scope = gtest_fork_env::Scope::kTest;
+      g_fresh_per_test = true;
+    }
     auto* env = static_cast<gtest_fork_env::ForkServerEnv*>(::testing::AddGlobalTestEnvironment(
         new gtest_fork_env::ForkServerEnv(
             [](gtest_fork_env::ServerContext& context) {
