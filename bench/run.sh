@@ -179,6 +179,23 @@ if [ -d "$wholerun" ]; then
       done
     done
   done
+  # Options::lazy_start: 100 tests with a second, unused Python server.
+  if true; then  # cheap: about a minute, in full and per_test runs
+    grep -v -E '^100,unused_' "$results/wholerun_runs.csv" >"$results/wholerun_runs.csv.kept" || true
+    mv "$results/wholerun_runs.csv.kept" "$results/wholerun_runs.csv"
+    for round in 1 2 3; do
+      for mode in unused_eager unused_lazy; do
+        dir="$wholerun/n100_${mode}"
+        start=$(now_ns)
+        if out=$(ctest --test-dir "$dir" -j2 2>&1); then passed=yes; else passed=no; fi
+        end=$(now_ns)
+        total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' <<<"$out" | tail -1)
+        wall=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+        echo "100,$mode,$round,${total:-0},$passed,$wall" >>"$results/wholerun_runs.csv"
+        printf '  100 tests  %-12s round %s: passed=%-3s  wall %8.2f s\n' "$mode" "$round" "$passed" "$wall"
+      done
+    done
+  fi
   echo "load_wholerun_end=$(loadavg)" >>"$machine_file"
 else
   echo "run.sh: no sample server built: no whole-run comparison" >&2

@@ -14,6 +14,8 @@
 //   process, and each test gets a fresh clone of a warm template. Each test
 //   then also checks that the key of the test before it is absent, so the
 //   run proves that every test saw a fresh server.
+// - with WHOLERUN_UNUSED_SERVER=eager|lazy, a second server (python3 -m
+//   http.server) that no test uses, started in SetUp or lazily (never).
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -113,6 +115,16 @@ int main(int argc, char** argv) {
       gtest_fork_env::ForkServerEnv* env;
     };
     ::testing::AddGlobalTestEnvironment(new PortEnv(env));
+  }
+  // WHOLERUN_UNUSED_SERVER=eager|lazy: a second server that no test uses, a
+  // Python program, started in SetUp (eager) or never, since no test asks
+  // for it (Options::lazy_start): what lazy_start saves a test process.
+  if (const char* unused = std::getenv("WHOLERUN_UNUSED_SERVER")) {
+    gtest_fork_env::Options options;
+    options.name = "unused";
+    options.lazy_start = std::string(unused) == "lazy";
+    ::testing::AddGlobalTestEnvironment(gtest_fork_env::ForkServerEnv::Exec(
+        {"python3", "-m", "http.server", "{port}", "--bind", "{host}"}, options));
   }
   return RUN_ALL_TESTS();
 }
