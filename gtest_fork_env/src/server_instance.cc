@@ -414,9 +414,12 @@ Failure ServerInstance::EndFailedStart(const Readiness& readiness, bool* port_wa
     *port_was_taken = output.find("already in use") != std::string::npos ||
                       output.find("Address in use") != std::string::npos;
   }
+  // Explained before port_ is cleared: DaemonNote looks for a daemon that
+  // escaped on the port this start used.
+  Failure failure = readiness.decisive ? readiness.decisive
+                                       : ExplainStartFailure(readiness, status, ran, left_in_group);
   port_ = 0;
-  if (readiness.decisive) return readiness.decisive;
-  return ExplainStartFailure(readiness, status, ran, left_in_group);
+  return failure;
 }
 
 std::string ServerInstance::ExplainStartFailure(const Readiness& readiness,
