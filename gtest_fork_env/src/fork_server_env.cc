@@ -100,6 +100,12 @@ void MakeTlsMaterialForAll() {
   if (!hosts.empty()) detail::EnsureTlsMaterial(hosts, client_cert, &files);
 }
 
+// Why a later test did not run, for a failure already reported where it
+// happened: "this test did not run: server '<name>' <what> (reported there)."
+std::string NotRunBecause(const std::string& name, const std::string& what) {
+  return "this test did not run: server '" + name + "' " + what + " (reported there).";
+}
+
 }  // namespace
 
 // Watches every ForkServerEnv around each test. Failures are added in
@@ -292,8 +298,7 @@ void ForkServerEnv::SetUp() {
   ReportFailure(::testing::TestPartResult::kNonFatalFailure, *failure);
   detail::ReportInfrastructureFailure(options().name, *failure);
   detail::CopyToUndeclaredOutputs(log_path());
-  unavailable_ = "server '" + options().name + "' failed to start, so this test did not run:\n" +
-                 *failure;
+  unavailable_ = server_->Preface("failed to start, so this test did not run", *failure);
 }
 
 void ForkServerEnv::TearDown() {
@@ -387,12 +392,10 @@ void ForkServerEnv::EnsureServer(const std::string& unit) {
     return;
   }
   ReportFailure(::testing::TestPartResult::kFatalFailure,
-                "server '" + options().name + "' could not be started for this " + unit +
-                    ":\n" + *failure);
+                server_->Preface("could not be started for this " + unit, *failure));
   detail::ReportInfrastructureFailure(options().name, *failure);
   if (had_template && !server_->has_template()) {
-    unavailable_ = "this test did not run: the template of server '" + options().name +
-                   "' is gone:\n" + *failure;
+    unavailable_ = server_->Preface("lost its template, so this test did not run", *failure);
   }
 }
 
@@ -402,8 +405,7 @@ void ForkServerEnv::AfterTest(const std::string& test_name, bool test_failed) {
     ReportFailure(::testing::TestPartResult::kNonFatalFailure, *death);
     test_failed = true;
     if (ScopeIs(Scope::kBinary)) {
-      unavailable_ = "this test did not run: server '" + options().name +
-                     "' died during test " + test_name + " (reported there).";
+      unavailable_ = NotRunBecause(options().name, "died during test " + test_name);
       return;
     }
   }
@@ -424,9 +426,8 @@ void ForkServerEnv::AfterTest(const std::string& test_name, bool test_failed) {
   if (restart_after_test_ && !IsRunning()) {
     restart_after_test_ = false;
     if (!Start()) {
-      unavailable_ = "this test did not run: server '" + options().name +
-                     "' could not be started again after test " + test_name +
-                     " stopped it (reported there).";
+      unavailable_ = NotRunBecause(options().name, "could not be started again after test " +
+                                                       test_name + " stopped it");
     }
   }
   restart_after_test_ = false;

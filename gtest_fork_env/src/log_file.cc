@@ -143,15 +143,20 @@ std::error_code OpenLogFile(const std::string& path, const std::string& server_n
   }
 }
 
-std::string QuoteLines(const std::string& text, size_t max_lines, size_t max_line_length) {
-  std::vector<std::string> lines;
+std::vector<std::string> Split(const std::string& text, char separator) {
+  std::vector<std::string> pieces;
   size_t pos = 0;
   while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
+    size_t end = text.find(separator, pos);
     if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(pos, end - pos));
+    pieces.push_back(text.substr(pos, end - pos));
     pos = end + 1;
   }
+  return pieces;
+}
+
+std::string QuoteLines(const std::string& text, size_t max_lines, size_t max_line_length) {
+  std::vector<std::string> lines = Split(text, '\n');
   size_t first = lines.size() > max_lines ? lines.size() - max_lines : 0;
   std::string quoted;
   for (size_t i = first; i < lines.size(); ++i) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 #include <system_error>
 
 #include "unique_fd.h"
@@ -46,6 +47,10 @@ std::string TailOfFile(const std::string& path, size_t max_lines);
 // The last `max_lines` lines of `text`, each prefixed with "  | " and cut
 // after `max_line_length` characters: how failure messages quote a log.
 std::string QuoteLines(const std::string& text, size_t max_lines, size_t max_line_length);
+
+// The pieces of `text` between `separator`s ('\n' for lines, '\0' for
+// /proc/self/cmdline); a separator at the very end adds no empty piece.
+std::vector<std::string> Split(const std::string& text, char separator);
 
 // Bytes in the file at `path` now (0 when missing).
 long long FileSize(const std::string& path) noexcept;

@@ -2,9 +2,10 @@
 
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "unique_fd.h"
 
 namespace gtest_fork_env::detail {
 namespace {
@@ -82,13 +83,7 @@ void Logger::Emit(LogLevel level, const char* format,
   line += colors ? std::string(kLevelColors[index]) + kLevelNames[index] + "\033[m"
                  : kLevelNames[index];
   line += "] " + FormatLine(format, args) + "\n";
-  size_t written = 0;
-  while (written < line.size()) {
-    ssize_t got = write(STDERR_FILENO, line.data() + written, line.size() - written);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return;
-    written += static_cast<size_t>(got);
-  }
+  WriteAll(STDERR_FILENO, line.data(), line.size());  // a failed write to stderr is dropped
 }
 
 Logger& Log() {

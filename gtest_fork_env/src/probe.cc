@@ -231,13 +231,13 @@ class Stream {
       return Pump([&] { return ssl_->SSL_read(conn_, buffer, static_cast<int>(size)); }, result);
     }
     for (;;) {
-      ssize_t n = recv(fd_, buffer, size, 0);
+      ssize_t n = RetryOnEintr([&] { return recv(fd_, buffer, size, 0); });
       if (n >= 0) return n;
-      if (errno != EINTR && errno != EAGAIN) {
+      if (errno != EAGAIN) {
         result.reason = std::string("recv: ") + std::strerror(errno);
         return -1;
       }
-      if (errno == EAGAIN && !WaitFor(fd_, POLLIN, deadline_)) {
+      if (!WaitFor(fd_, POLLIN, deadline_)) {
         result.reason = "timed out";
         return -1;
       }
@@ -285,13 +285,13 @@ class Stream {
 
   long SendPlain(const char* data, size_t size, ProbeResult& result) {
     for (;;) {
-      ssize_t n = send(fd_, data, size, MSG_NOSIGNAL);
+      ssize_t n = RetryOnEintr([&] { return send(fd_, data, size, MSG_NOSIGNAL); });
       if (n >= 0) return n;
-      if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
         result.reason = std::string("send: ") + std::strerror(errno);
         return -1;
       }
-      if (errno != EINTR && !WaitFor(fd_, POLLOUT, deadline_)) {
+      if (!WaitFor(fd_, POLLOUT, deadline_)) {
         result.reason = "request not sent in time";
         return -1;
       }

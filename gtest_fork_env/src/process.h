@@ -139,12 +139,16 @@ class Process {
 // static destructors.
 int RunServerFunction(const std::function<int()>& function);
 
-// Asks this process's watchdog (started now if there is none) to remove the
-// directory `dir` (absolute) and the files in it once this process is gone,
-// in whatever way, after it ended the server groups. For files that must not
-// outlive a SIGKILLed test binary (the TLS keys). At most 8 directories.
-// Errors: a relative or too long path (EINVAL), or the watchdog's start.
-std::error_code WatchdogRemovesDirectory(const std::string& dir) noexcept;
+// Descriptors this process keeps for its children (the watchdog's command
+// pipe, the pidfds of started servers): a fork-mode child closes them all,
+// since a server that kept the command pipe open would hide the test
+// binary's death from the watchdog. Thread-safe.
+void RegisterParentSideFd(int fd);
+void UnregisterParentSideFd(int fd);
+
+// A pidfd for `pid` (close-on-exec), or an empty UniqueFd where the kernel
+// has none.
+UniqueFd OpenPidfd(pid_t pid) noexcept;
 
 // In a coverage build (GTEST_FORK_ENV_COVERAGE), writes the gcov counters of
 // a child that is about to _exit; does nothing otherwise.

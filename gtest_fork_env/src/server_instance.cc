@@ -65,15 +65,7 @@ std::string FormatDuration(Clock::duration duration) {
 std::vector<std::string> OwnCommandLine() {
   std::ifstream file("/proc/self/cmdline", std::ios::binary);
   std::string all((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  std::vector<std::string> args;
-  size_t begin = 0;
-  while (begin < all.size()) {
-    size_t end = all.find('\0', begin);
-    if (end == std::string::npos) end = all.size();
-    args.push_back(all.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  return args;
+  return Split(all, '\0');
 }
 
 // The pipes and sockets of one start: the port report, and the template
@@ -111,6 +103,10 @@ std::string ServerInstance::ExplainNotStarted(const std::string& what, const std
                                               bool name_mode) const {
   return "server '" + options_.name + "'" + (name_mode ? " (" + mode_name() + ")" : "") +
          " was not started: " + what + "\nWhat to do: " + advice;
+}
+
+std::string ServerInstance::Preface(const std::string& what, const std::string& failure) const {
+  return "server '" + options_.name + "' " + what + ":\n" + failure;
 }
 
 std::string ServerInstance::Expand(const std::string& text, uint16_t port,
@@ -336,6 +332,26 @@ Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
   Log().debug("server '{}': starting in {} ({} thread(s) in the test binary)", options_.name,
               mode_name(), threads);
   Channels channels;
+  if (Failure failure = Spawn(port, channels)) return failure;
+  // From here only the child holds these ends: end-of-file means it closed
+  // them or exited.
+  channels.notify_write.reset();
+  channels.control_child.reset();
+  if (mode_ == Mode::kExec || port != 0) port_ = port;
+  Readiness readiness = WaitUntilReady(channels.notify_read ? channels.notify_read.get() : -1,
+                                       channels.control_parent ? channels.control_parent.get() : -1);
+  if (readiness.checkpointed) return BecomeTemplate(std::move(channels.control_parent));
+  if (readiness.ready && !readiness.decisive) {
+    Log().debug("server '{}' (pid {}) ready on {}:{} after {}", options_.name, last_pid_,
+                options_.host, port_, FormatDuration(Clock::now() - started_at_));
+    return std::nullopt;
+  }
+  return EndFailedStart(readiness, port_was_taken);
+}
+
+// Makes the channels of one start and starts the child (its pid in
+// last_pid_). A failure names the step that failed.
+Failure ServerInstance::Spawn(uint16_t port, Channels& channels) {
   std::error_code channel_error;
   if (mode_ != Mode::kExec) channel_error = MakePipe(channels.notify_read, channels.notify_write);
   if (!channel_error && WantsTemplate()) {
@@ -364,33 +380,30 @@ Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
         /*name_mode=*/true);
   }
   last_pid_ = process_.pid();
-  // From here only the child holds these ends: end-of-file means it closed
-  // them or exited.
-  channels.notify_write.reset();
-  channels.control_child.reset();
-  if (mode_ == Mode::kExec || port != 0) port_ = port;
-  Readiness readiness = WaitUntilReady(channels.notify_read ? channels.notify_read.get() : -1,
-                                       channels.control_parent ? channels.control_parent.get() : -1);
-  if (readiness.checkpointed) {
-    template_ = std::move(process_);
-    control_ = std::move(channels.control_parent);
-    last_port_ = port_;
-    // The template keeps the first directory, with what it wrote before its
-    // checkpoint; each clone works in a copy of it.
-    data_dir_.clear();
-    if (auto error = data_dirs_.NewUnit(options_.name, true, &data_dir_)) {
-      return ExplainNotStarted("cannot copy its data directory: " + error.message(),
-                               "point TMPDIR at a writable place with room.");
-    }
-    Log().debug("server '{}' (pid {}) reached its checkpoint after {}: a template now",
-                options_.name, last_pid_, FormatDuration(Clock::now() - started_at_));
-    return StartClone();
+  return std::nullopt;
+}
+
+// The started child reached its checkpoint: it becomes the template, and
+// the first clone serves.
+Failure ServerInstance::BecomeTemplate(UniqueFd control) {
+  template_ = std::move(process_);
+  control_ = std::move(control);
+  last_port_ = port_;
+  // The template keeps the first directory, with what it wrote before its
+  // checkpoint; each clone works in a copy of it.
+  data_dir_.clear();
+  if (auto error = data_dirs_.NewUnit(options_.name, true, &data_dir_)) {
+    return ExplainNotStarted("cannot copy its data directory: " + error.message(),
+                             "point TMPDIR at a writable place with room.");
   }
-  if (readiness.ready && !readiness.decisive) {
-    Log().debug("server '{}' (pid {}) ready on {}:{} after {}", options_.name, last_pid_,
-                options_.host, port_, FormatDuration(Clock::now() - started_at_));
-    return std::nullopt;
-  }
+  Log().debug("server '{}' (pid {}) reached its checkpoint after {}: a template now",
+              options_.name, last_pid_, FormatDuration(Clock::now() - started_at_));
+  return StartClone();
+}
+
+// The started child did not become ready: stops it and says why, and
+// whether an exec-mode program found its port taken (to retry another).
+Failure ServerInstance::EndFailedStart(const Readiness& readiness, bool* port_was_taken) {
   const auto ran = Clock::now() - started_at_;
   std::optional<ExitStatus> status = process_.Peek();
   std::vector<pid_t> left_in_group;
@@ -401,9 +414,12 @@ Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
     *port_was_taken = output.find("already in use") != std::string::npos ||
                       output.find("Address in use") != std::string::npos;
   }
+  // Explained before port_ is cleared: DaemonNote looks for a daemon that
+  // escaped on the port this start used.
+  Failure failure = readiness.decisive ? readiness.decisive
+                                       : ExplainStartFailure(readiness, status, ran, left_in_group);
   port_ = 0;
-  if (readiness.decisive) return readiness.decisive;
-  return ExplainStartFailure(readiness, status, ran, left_in_group);
+  return failure;
 }
 
 std::string ServerInstance::ExplainStartFailure(const Readiness& readiness,

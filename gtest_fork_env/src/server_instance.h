@@ -137,6 +137,9 @@ class ServerInstance {
   // The same for a server that was never started (no pid, no log tail).
   std::string ExplainNotStarted(const std::string& what, const std::string& advice,
                                 bool name_mode = false) const;
+  // A failure as a test sees it: "server '<name>' <what>:" and, on the
+  // next lines, `failure` (already in the shape above).
+  std::string Preface(const std::string& what, const std::string& failure) const;
 
  private:
   enum class Mode { kFork, kReexec, kExec };
@@ -152,6 +155,9 @@ class ServerInstance {
   Failure StartProcess(bool same_port);
   Failure StartOnce(uint16_t port, bool* port_was_taken);
   Failure StartClone();
+  Failure Spawn(uint16_t port, Channels& channels);
+  Failure BecomeTemplate(UniqueFd control);
+  Failure EndFailedStart(const Readiness& readiness, bool* port_was_taken);
   Failure PrepareStart();
   Mode ChooseMode(size_t threads) const;
   bool WantsTemplate() const;

@@ -65,8 +65,7 @@ struct StopSignalWatcher::State {
       struct pollfd events[2] = {{g_signal_read_fd, POLLIN, 0}, {quit_read.get(), POLLIN, 0}};
       // Once a stop was requested but not yet done, retry every millisecond.
       int timeout = stop_requested && !stopped ? 1 : -1;
-      int ready = poll(events, 2, timeout);
-      if (ready < 0 && errno != EINTR) return;
+      if (detail::RetryOnEintr([&] { return poll(events, 2, timeout); }) < 0) return;
       if (events[1].revents) return;
       if (events[0].revents) {
         char buffer[64];

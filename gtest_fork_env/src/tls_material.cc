@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "openssl_api.h"
-#include "process.h"
 #include "unique_fd.h"
+#include "watchdog.h"
 
 namespace gtest_fork_env::detail {
 namespace {

@@ -27,7 +27,7 @@ std::string MakeTlsMaterial(const std::string& dir, const std::vector<std::strin
 // that names a host the server certificate does not cover, or first asks for
 // the client certificate, makes the missing parts with the same CA. The
 // directory is removed when the process exits, and by the watchdog
-// (process.h) when it is killed. Not thread-safe: call from the test's main
+// (watchdog.h) when it is killed. Not thread-safe: call from the test's main
 // thread, before the servers start.
 // Errors: "" on success, else what failed; `files` is set only on success.
 std::string EnsureTlsMaterial(const std::vector<std::string>& hosts, bool client_cert,

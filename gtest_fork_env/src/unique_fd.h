@@ -36,7 +36,9 @@ inline std::error_code LastError() noexcept {
 
 // Calls `call` again while it fails with EINTR. This is the one place the
 // library retries interrupted system calls (like gtest's
-// GTEST_DEATH_TEST_CHECK_SYSCALL_ and fmt's FMT_RETRY).
+// GTEST_DEATH_TEST_CHECK_SYSCALL_ and fmt's FMT_RETRY): no call site checks
+// EINTR by hand. It allocates nothing and is async-signal-safe, so a forked
+// child and the watchdog (watchdog.cc) use it too.
 template <typename Call>
 auto RetryOnEintr(Call call) noexcept -> decltype(call()) {
   decltype(call()) result;

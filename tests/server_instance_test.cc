@@ -1,0 +1,192 @@
+// ServerInstance alone: one server's life (start, probe, placeholders,
+// templates and clones, the end of a unit), driven without a GoogleTest
+// environment, as the environment and the benchmarks drive it.
+
+#include "server_instance.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "support/subprocess.h"
+
+namespace {
+
+using namespace gtest_fork_env;  // Options, Probe, Scope, ServerContext
+using detail::Failure;
+using detail::Launch;
+using detail::ServerInstance;
+using std::chrono::milliseconds;
+using test_support::ProcessAlive;
+using test_support::WaitUntil;
+using ::testing::HasSubstr;
+
+// A server function: listens on the context's host (port 0, or the port the
+// library asks for), reports it, reaches the checkpoint (a template under
+// Scope::kTest), then accepts and closes connections until SIGTERM, whose
+// default action ends it.
+int AcceptUntilTerminated(ServerContext& context) {
+  const bool v6 = context.host().find(':') != std::string::npos;
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  if (v6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(context.port());
+    inet_pton(AF_INET6, context.host().c_str(), &in6->sin6_addr);
+    length = sizeof *in6;
+  } else {
+    auto* in4 = reinterpret_cast<sockaddr_in*>(&address);
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(context.port());
+    inet_pton(AF_INET, context.host().c_str(), &in4->sin_addr);
+    length = sizeof *in4;
+  }
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      listen(fd, 16) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    std::perror("listen");
+    return 1;
+  }
+  const uint16_t port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&address)->sin6_port
+                                 : reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  context.NotifyListening(port);
+  context.Checkpoint();
+  std::printf("serving in %s\n", context.data_dir().c_str());
+  std::fflush(stdout);
+  for (;;) {
+    int client = accept(fd, nullptr, nullptr);
+    if (client >= 0) close(client);
+  }
+}
+
+Options Named(const std::string& name) {
+  Options options;
+  options.name = name;
+  options.start_timeout = milliseconds(5000);
+  options.stop_timeout = milliseconds(2000);
+  return options;
+}
+
+Launch Function(std::function<int(ServerContext&)> function) {
+  Launch launch;
+  launch.function = std::move(function);
+  return launch;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream file(path);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+TEST(ServerInstance, StartsAFunctionServerAndStopsIt) {
+  ServerInstance server(Named("plain"), Function(AcceptUntilTerminated));
+  Failure failure = server.Start(/*same_port=*/false);
+  ASSERT_FALSE(failure) << *failure;
+  EXPECT_TRUE(server.IsAlive());
+  EXPECT_NE(server.port(), 0);
+  const pid_t pid = server.pid();
+  EXPECT_TRUE(ProcessAlive(pid));
+  EXPECT_EQ(server.mode_name(), "fork mode");
+
+  ServerInstance::StopOutcome outcome = server.Stop();
+  EXPECT_TRUE(outcome.was_running);
+  EXPECT_FALSE(outcome.forced);
+  EXPECT_TRUE(outcome.status.signaled && outcome.status.signal == SIGTERM);
+  EXPECT_FALSE(ProcessAlive(pid));
+  EXPECT_FALSE(server.IsAlive());
+  server.Finish(/*remove_temporary_files=*/true);
+}
+
+TEST(ServerInstance, AProbeThatNeverPassesIsExplained) {
+  Options options = Named("never-ready");
+  options.start_timeout = milliseconds(300);
+  options.probe = Probe::Predicate([](const std::string&, uint16_t) { return false; });
+  ServerInstance server(options, Function(AcceptUntilTerminated));
+  Failure failure = server.Start(/*same_port=*/false);
+  ASSERT_TRUE(failure) << "a probe that never passes let the start succeed";
+  EXPECT_THAT(*failure, HasSubstr("server 'never-ready' (pid "));
+  EXPECT_THAT(*failure, HasSubstr("fork mode"));
+  EXPECT_THAT(*failure, HasSubstr("What to do: "));
+  EXPECT_FALSE(server.IsAlive()) << "a failed start leaves its process running";
+  server.Finish(/*remove_temporary_files=*/true);
+}
+
+TEST(ServerInstance, UrlPlaceholderBracketsAnIpv6Host) {
+  Options options = Named("v6");
+  options.host = "::1";
+  options.probe = Probe::LogLine("^url ");
+  Launch launch;
+  launch.argv = {"/bin/sh", "-c", "echo \"url {url} port {port}\"; exec sleep 30"};
+  ServerInstance server(options, launch);
+  Failure failure = server.Start(/*same_port=*/false);
+  ASSERT_FALSE(failure) << *failure;
+  const std::string port = std::to_string(server.port());
+  EXPECT_THAT(ReadAll(server.log_path()),
+              HasSubstr("url http://[::1]:" + port + " port " + port));
+  server.Stop();
+  server.Finish(/*remove_temporary_files=*/true);
+}
+
+TEST(ServerInstance, TestScopeClonesATemplateOnOnePortWithFreshDataDirs) {
+  Options options = Named("cloned");
+  options.scope = Scope::kTest;
+  ServerInstance server(options, Function(AcceptUntilTerminated));
+
+  ASSERT_FALSE(server.Start(false));
+  ASSERT_TRUE(server.has_template());
+  const uint16_t port = server.port();
+  const pid_t first = server.pid();
+  const std::string first_dir = server.data_dir();
+  EXPECT_THAT(server.mode_name(), HasSubstr("a clone of its template"));
+  EXPECT_FALSE(server.EndUnit(/*keep_data=*/false, "test One"));
+  EXPECT_FALSE(ProcessAlive(first));
+
+  ASSERT_FALSE(server.Start(false));
+  EXPECT_EQ(server.port(), port);
+  EXPECT_NE(server.pid(), first);
+  EXPECT_FALSE(server.data_dir().empty());
+  EXPECT_NE(server.data_dir(), first_dir);
+  EXPECT_EQ(access(first_dir.c_str(), F_OK), -1) << "the first unit's data dir was kept";
+  // The clone writes it after Checkpoint() returns, maybe after the probe
+  // passed (the shared socket queues the probe's connection).
+  const std::string serving = "serving in " + server.data_dir() + "\n";
+  EXPECT_TRUE(WaitUntil(
+      [&] { return ReadAll(server.log_path()).find(serving) != std::string::npos; },
+      milliseconds(5000)))
+      << ReadAll(server.log_path());
+  EXPECT_FALSE(server.EndUnit(false, "test Two"));
+  server.Finish(/*remove_temporary_files=*/true);
+  EXPECT_FALSE(server.has_template());
+}
+
+TEST(ServerInstance, EndUnitReportsACrashedClone) {
+  Options options = Named("crashy");
+  options.scope = Scope::kTest;
+  ServerInstance server(options, Function(AcceptUntilTerminated));
+  ASSERT_FALSE(server.Start(false));
+  const pid_t clone = server.pid();
+  ASSERT_FALSE(server.Signal(SIGABRT));
+  ASSERT_TRUE(server.WaitForExit(milliseconds(5000)));
+  Failure failure = server.EndUnit(/*keep_data=*/false, "test Crash.One");
+  ASSERT_TRUE(failure) << "a crashed clone went unreported";
+  EXPECT_THAT(*failure, HasSubstr("server 'crashy' (pid " + std::to_string(clone)));
+  EXPECT_THAT(*failure, HasSubstr("test Crash.One"));
+  EXPECT_THAT(*failure, HasSubstr("SIGABRT"));
+  // The template survives: the next unit gets a fresh clone.
+  ASSERT_FALSE(server.Start(false));
+  EXPECT_NE(server.pid(), clone);
+  EXPECT_FALSE(server.EndUnit(false, "test Crash.Two"));
+  server.Finish(/*remove_temporary_files=*/true);
+}
+
+}  // namespace
