@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
+#include <set>
 #include <thread>
 
 extern char** environ;
@@ -19,14 +21,29 @@ namespace test_support {
 
 using Clock = std::chrono::steady_clock;
 
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra) {
+  static const char* const kRunnerOnly[] = {
+      "XML_OUTPUT_FILE",        "GTEST_OUTPUT",       "TEST_PREMATURE_EXIT_FILE",
+      "TEST_SHARD_STATUS_FILE", "TEST_SHARD_INDEX",   "TEST_TOTAL_SHARDS",
+      "GTEST_SHARD_STATUS_FILE", "GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS",
+      "TEST_INFRASTRUCTURE_FAILURE_FILE"};
+  auto name_of = [](const std::string& entry) { return entry.substr(0, entry.find('=')); };
+  std::set<std::string> left_out(std::begin(kRunnerOnly), std::end(kRunnerOnly));
+  for (const std::string& entry : extra) left_out.insert(name_of(entry));
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    if (left_out.count(name_of(*e)) == 0) env.emplace_back(*e);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
 RunResult Run(const std::vector<std::string>& argv, const RunOptions& options) {
   RunResult result;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return result;
 
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-  env_strings.insert(env_strings.end(), options.env.begin(), options.env.end());
+  std::vector<std::string> env_strings = ChildEnvironment(options.env);
   std::vector<char*> envp, args;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);

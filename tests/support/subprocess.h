@@ -22,13 +22,23 @@ struct RunResult {
 };
 
 struct RunOptions {
-  std::vector<std::string> env;  // "NAME=value", added to this process's
+  // "NAME=value", added to this process's environment (replacing a variable
+  // of the same name), less the runner's variables (ChildEnvironment).
+  std::vector<std::string> env;
   std::chrono::milliseconds timeout{60000};
   // Called with the output so far whenever more arrives; returning true
   // kills the child (only the child, with `kill_signal`), as a crash would.
   std::function<bool(const std::string& output)> kill_when;
   int kill_signal = 9;
 };
+
+// The environment Run gives a child: this process's, without the variables
+// a test runner sets for this test binary alone (its shard, its XML output,
+// its status and premature-exit files, its infrastructure-failure file; a
+// child that is a GoogleTest binary would otherwise run one shard of its
+// tests or write this test's files), and with `extra` replacing any variable
+// of the same name.
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra);
 
 // Runs `argv` (argv[0] is a path) and collects its output. Every wait is
 // bounded by options.timeout.

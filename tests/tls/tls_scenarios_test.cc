@@ -37,6 +37,7 @@ RunResult RunScenario(const std::string& scenario, const ScenarioTmpDir& tmp,
                       RunOptions options = {}) {
   options.env.push_back("TLS_SCENARIO=" + scenario);
   options.env.push_back("TMPDIR=" + tmp.path);
+  options.env.push_back("TEST_TMPDIR=" + tmp.path);  // which the library prefers (under Bazel)
   options.timeout = milliseconds(30000);
   return test_support::Run({TLS_SCENARIO, test_support::UniqueMarker()}, options);
 }
