@@ -4,6 +4,7 @@
 //
 //   per_test_scope <marker> [--scope=suite] [--spawn=reexec]
 //       [--warmup-file=PATH] [--thread-before-checkpoint] [--no-checkpoint]
+//       [--start-timeout-ms=N]
 //       [gtest flags]
 
 #include <gtest/gtest.h>
@@ -137,6 +138,9 @@ int main(int argc, char** argv) {
     if (arg.rfind("--warmup-file=", 0) == 0) g_warmup_file = arg.substr(14);
     if (arg == "--thread-before-checkpoint") g_thread_before_checkpoint = true;
     if (arg == "--no-checkpoint") g_no_checkpoint = true;
+    if (arg.rfind("--start-timeout-ms=", 0) == 0) {
+      options.start_timeout = std::chrono::milliseconds(std::stoi(arg.substr(19)));
+    }
   }
   g_env = static_cast<ForkServerEnv*>(
       ::testing::AddGlobalTestEnvironment(new ForkServerEnv(Serve, options)));
