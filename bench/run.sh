@@ -158,6 +158,19 @@ if [ -n "$only" ]; then
 else
   echo "n,mode,round,ctest_tests,passed,wall_s" >"$results/wholerun_runs.csv"
 fi
+# One ctest run of the set n<N>_<mode>, appended to wholerun_runs.csv.
+run_set() {
+  local n="$1" mode="$2" round="$3" dir="$wholerun/n$1_$2" start end out passed total wall
+  start=$(now_ns)
+  if out=$(ctest --test-dir "$dir" -j2 2>&1); then passed=yes; else passed=no; fi
+  end=$(now_ns)
+  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' <<<"$out" | tail -1)
+  wall=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+  echo "$n,$mode,$round,${total:-0},$passed,$wall" >>"$results/wholerun_runs.csv"
+  printf '%5s tests  %-12s round %s: %5s ctest tests  passed=%-3s  wall %8.2f s\n' \
+    "$n" "$mode" "$round" "${total:-0}" "$passed" "$wall"
+  [ "$passed" = yes ] || { echo "$out" | tail -20; }
+}
 if [ -d "$wholerun" ]; then
   log "whole run under ctest -j2: $sizes tests, ways: $modes (about 4 minutes)"
   echo "load_wholerun_start=$(loadavg)" >>"$machine_file"
@@ -166,36 +179,19 @@ if [ -d "$wholerun" ]; then
     [ "$n" -ge 1000 ] && rounds="${BENCH_WHOLERUN_ROUNDS_1000:-1}"
     for round in $(seq 1 "$rounds"); do
       for mode in $modes; do
-        dir="$wholerun/n${n}_${mode}"
-        start=$(now_ns)
-        if out=$(ctest --test-dir "$dir" -j2 2>&1); then passed=yes; else passed=no; fi
-        end=$(now_ns)
-        total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' <<<"$out" | tail -1)
-        wall=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
-        echo "$n,$mode,$round,${total:-0},$passed,$wall" >>"$results/wholerun_runs.csv"
-        printf '%5s tests  %-12s round %s: %5s ctest tests  passed=%-3s  wall %8.2f s\n' \
-          "$n" "$mode" "$round" "${total:-0}" "$passed" "$wall"
-        [ "$passed" = yes ] || { echo "$out" | tail -20; }
+        run_set "$n" "$mode" "$round"
       done
     done
   done
-  # Options::lazy_start: 100 tests with a second, unused Python server.
-  if true; then  # cheap: about a minute, in full and per_test runs
-    grep -v -E '^100,unused_' "$results/wholerun_runs.csv" >"$results/wholerun_runs.csv.kept" || true
-    mv "$results/wholerun_runs.csv.kept" "$results/wholerun_runs.csv"
-    for round in 1 2 3; do
-      for mode in unused_eager unused_lazy; do
-        dir="$wholerun/n100_${mode}"
-        start=$(now_ns)
-        if out=$(ctest --test-dir "$dir" -j2 2>&1); then passed=yes; else passed=no; fi
-        end=$(now_ns)
-        total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' <<<"$out" | tail -1)
-        wall=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
-        echo "100,$mode,$round,${total:-0},$passed,$wall" >>"$results/wholerun_runs.csv"
-        printf '  100 tests  %-12s round %s: passed=%-3s  wall %8.2f s\n' "$mode" "$round" "$passed" "$wall"
-      done
+  # Options::lazy_start: 100 tests with a second, unused Python server, in
+  # full and per_test runs (about 4 minutes at a load of 7, mostly eager).
+  grep -v -E '^100,unused_' "$results/wholerun_runs.csv" >"$results/wholerun_runs.csv.kept" || true
+  mv "$results/wholerun_runs.csv.kept" "$results/wholerun_runs.csv"
+  for round in 1 2 3; do
+    for mode in unused_eager unused_lazy; do
+      run_set 100 "$mode" "$round"
     done
-  fi
+  done
   echo "load_wholerun_end=$(loadavg)" >>"$machine_file"
 else
   echo "run.sh: no sample server built: no whole-run comparison" >&2

@@ -28,9 +28,11 @@ using test_support::UniqueMarker;
 using test_support::WaitUntil;
 using ::testing::HasSubstr;
 
-RunResult RunScenario(std::vector<std::string> args, RunOptions options = {}) {
+// Runs a scenario binary with a unique marker argument and checks that,
+// within one second of its end, no process carrying the marker is left.
+RunResult RunBinary(const char* binary, std::vector<std::string> args, RunOptions options = {}) {
   const std::string marker = UniqueMarker();
-  std::vector<std::string> argv = {PER_TEST_SCOPE_SCENARIO, marker};
+  std::vector<std::string> argv = {binary, marker};
   argv.insert(argv.end(), args.begin(), args.end());
   RunResult result = test_support::Run(argv, options);
   EXPECT_FALSE(result.timed_out) << result.output;
@@ -38,6 +40,10 @@ RunResult RunScenario(std::vector<std::string> args, RunOptions options = {}) {
       << "processes left behind: " << ProcessesWithArgument(marker).size() << "\n"
       << result.output;
   return result;
+}
+
+RunResult RunScenario(std::vector<std::string> args, RunOptions options = {}) {
+  return RunBinary(PER_TEST_SCOPE_SCENARIO, std::move(args), std::move(options));
 }
 
 std::string TempPath(const std::string& name) {
@@ -167,14 +173,7 @@ TEST(Scope, KilledBinaryLeavesNeitherTemplateNorClone) {
 namespace {
 
 RunResult RunLazy(std::vector<std::string> args) {
-  const std::string marker = UniqueMarker();
-  std::vector<std::string> argv = {LAZY_START_SCENARIO, marker};
-  argv.insert(argv.end(), args.begin(), args.end());
-  RunResult result = test_support::Run(argv);
-  EXPECT_FALSE(result.timed_out) << result.output;
-  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithArgument(marker).empty(); }, milliseconds(1000)))
-      << result.output;
-  return result;
+  return RunBinary(LAZY_START_SCENARIO, std::move(args));
 }
 
 TEST(LazyStart, TestsThatDoNotAskStartNothing) {
