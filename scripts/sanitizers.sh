@@ -11,4 +11,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 cmake --preset asan >/dev/null
 cmake --build --preset asan
-ctest --preset asan -LE 'consumer|soak' --timeout 600
+# Ipv6.TlsServerOnLoopbackSix is left out here: cpp-httplib 0.11's client,
+# verifying an IPv6 host, compares 16 bytes against every IP address in the
+# certificate, including the 4-byte 127.0.0.1 (a heap over-read in
+# SSLClient::verify_host_with_subject_alt_name, which ASan reports; fixed
+# upstream). The plain run has the test; curl's check of the same server runs
+# there too. docs/https.md says so.
+ctest --preset asan -LE 'consumer|soak' -E '^Ipv6\.TlsServerOnLoopbackSix$' --timeout 600
