@@ -30,7 +30,8 @@ using ::testing::HasSubstr;
 
 // Runs a scenario binary with a unique marker argument and checks that,
 // within one second of its end, no process carrying the marker is left.
-RunResult RunBinary(const char* binary, std::vector<std::string> args, RunOptions options = {}) {
+RunResult RunBinary(const std::string& binary, std::vector<std::string> args,
+                    RunOptions options = {}) {
   const std::string marker = UniqueMarker();
   std::vector<std::string> argv = {binary, marker};
   argv.insert(argv.end(), args.begin(), args.end());
