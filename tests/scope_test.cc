@@ -223,7 +223,8 @@ TEST(Scope, DataDirectoriesOfFailedRunsAreBounded) {
   const std::string tmpdir = TempPath("tmpdir");
   ASSERT_EQ(mkdir(tmpdir.c_str(), 0700), 0);
   RunOptions options;
-  options.env = {"TMPDIR=" + tmpdir};
+  // Both: under Bazel the library prefers $TEST_TMPDIR (test_runner.h).
+  options.env = {"TMPDIR=" + tmpdir, "TEST_TMPDIR=" + tmpdir};
   for (int run = 0; run < 7; ++run) {
     RunResult result = RunScenario({"--gtest_filter=Crash.*"}, options);
     ASSERT_EQ(result.exit_code, 1) << result.output;
