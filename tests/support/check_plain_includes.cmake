@@ -6,6 +6,10 @@
 # if(EXISTS ...), or when a CI or project script runs one of the project's
 # files only if it exists ([ -f fuzz/run.sh ]).
 
+# Never into symlinked trees: Bazel's bazel-* links at the top lead into its
+# output base and on into /usr (CMP0009 NEW: GLOB_RECURSE follows no links).
+cmake_minimum_required(VERSION 3.21)
+
 file(GLOB_RECURSE cmake_files RELATIVE "${SOURCE_DIR}"
      "${SOURCE_DIR}/CMakeLists.txt" "${SOURCE_DIR}/*/CMakeLists.txt" "${SOURCE_DIR}/*.cmake")
 file(GLOB shell_files RELATIVE "${SOURCE_DIR}"
@@ -16,7 +20,7 @@ set(project_folder "(bench|cmake|docs|examples|fuzz|gtest_fork_env|sample_server
 
 set(offences "")
 foreach(file IN LISTS cmake_files)
-  if(file MATCHES "^build/|/build/|^_deps/|/_deps/")
+  if(file MATCHES "^build/|/build/|^build-|^_deps/|/_deps/|^bazel-")
     continue()  # build trees inside the source tree
   endif()
   file(STRINGS "${SOURCE_DIR}/${file}" lines)
