@@ -4,11 +4,8 @@
 
 #include "gtest_fork_env/ctest_resources.h"
 
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -91,19 +88,6 @@ TEST(CtestPortRange, BadInputIsAClearError) {
   EXPECT_THROW(CtestResources("ports", 1), std::invalid_argument);
 }
 
-// A port nothing listens on now (bound to 0, then closed).
-uint16_t FreePort() {
-  int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length);
-  close(sock);
-  return ntohs(address.sin_port);
-}
-
 // Four tests, each needing a fixed port, two ports: ctest runs at most two at
 // a time, each on a port of its own, and all pass. Without the allocation,
 // two servers on one port would fail to bind.
@@ -112,9 +96,9 @@ TEST(CtestResourceSpec, ParallelTestsGetPortsOfTheirOwn) {
       fs::path(::testing::TempDir()) / ("ctest-resources-" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const uint16_t first = FreePort();
-  uint16_t second = FreePort();
-  while (second == first) second = FreePort();
+  const uint16_t first = test_support::FreePort();
+  uint16_t second = test_support::FreePort();
+  while (second == first) second = test_support::FreePort();
   std::ofstream(dir / "resources.json")
       << R"({"version": {"major": 1, "minor": 0}, "local": [{"ports": [)"
       << R"({"id": "p)" << first << R"(", "slots": 1}, {"id": "p)" << second

@@ -29,6 +29,7 @@ using std::chrono::milliseconds;
 using test_support::ProcessAlive;
 using test_support::WaitUntil;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A server function: listens on the context's host (port 0, or the port the
 // library asks for), reports it, reaches the checkpoint (a template under
@@ -104,6 +105,49 @@ TEST(ServerInstance, StartsAFunctionServerAndStopsIt) {
   EXPECT_TRUE(outcome.status.signaled && outcome.status.signal == SIGTERM);
   EXPECT_FALSE(ProcessAlive(pid));
   EXPECT_FALSE(server.IsAlive());
+  server.Finish(/*remove_temporary_files=*/true);
+}
+
+// Listens on the fixed port it was given, then reports it 300 ms later.
+int ListenThenReportLate(ServerContext& context) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int yes = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(context.port());
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      listen(fd, 16) != 0) {
+    std::perror("listen");
+    return 1;
+  }
+  usleep(300 * 1000);  // the probe passes meanwhile
+  context.NotifyListening(context.port());
+  std::printf("reported\n");
+  std::fflush(stdout);
+  for (;;) pause();
+}
+
+// On a fixed port the probe can pass between the server's listen() and its
+// NotifyListening(); the test process then no longer reads the port pipe.
+// The late report must not kill the server with SIGPIPE.
+TEST(ServerInstance, AReportAfterTheProbePassedLeavesTheServerRunning) {
+  Options options = Named("late-report");
+  options.port = test_support::FreePort();
+  options.port_retries = 0;
+  ServerInstance server(options, Function(ListenThenReportLate));
+  Failure failure = server.Start(/*same_port=*/false);
+  ASSERT_FALSE(failure) << *failure;
+  const pid_t pid = server.pid();
+  EXPECT_TRUE(WaitUntil([&] { return ReadAll(server.log_path()).find("reported") != std::string::npos; },
+                        milliseconds(5000)));
+  EXPECT_TRUE(server.IsAlive()) << "the late port report killed the server";
+  EXPECT_THAT(ReadAll(server.log_path()), Not(HasSubstr("could not report port")));
+  EXPECT_TRUE(ProcessAlive(pid));
+  ServerInstance::StopOutcome outcome = server.Stop();
+  EXPECT_TRUE(outcome.status.signaled && outcome.status.signal == SIGTERM)
+      << "it ended by signal " << outcome.status.signal;
   server.Finish(/*remove_temporary_files=*/true);
 }
 

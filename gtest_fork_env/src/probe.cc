@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -146,42 +144,6 @@ SSL_CTX* ClientContext(const OpenSsl& ssl, const TlsClientFiles& tls, ProbeResul
   if (context) ssl.SSL_CTX_free(context);
   return nullptr;
 }
-
-// Keeps SIGPIPE away from the test process while it lives: OpenSSL writes
-// with write(), not send(MSG_NOSIGNAL), and a server that closed the
-// connection (one that refused our client certificate) would otherwise kill
-// the test binary. Blocks it in this thread, then consumes one that arrived
-// meanwhile and restores the mask (as curl's sigpipe_ignore does).
-class SigpipeBlocker {
- public:
-  SigpipeBlocker() {
-    sigset_t pipe_only;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask_);
-  }
-  ~SigpipeBlocker() {
-    sigset_t pending;
-    sigpending(&pending);
-    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
-      sigset_t pipe_only;
-      sigemptyset(&pipe_only);
-      sigaddset(&pipe_only, SIGPIPE);
-      struct timespec now = {0, 0};
-      RetryOnEintr([&] { return sigtimedwait(&pipe_only, nullptr, &now); });
-    }
-    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
-  }
-  SigpipeBlocker(const SigpipeBlocker&) = delete;
-  SigpipeBlocker& operator=(const SigpipeBlocker&) = delete;
-
- private:
-  sigset_t old_mask_;
-  bool was_pending_ = false;
-};
 
 // One connection's bytes, plain or TLS; every call bounded by one deadline.
 class Stream {

@@ -29,9 +29,16 @@ void ServerContext::NotifyListening(uint16_t bound_port) {
   notified_ = true;
   if (on_listening_) on_listening_(bound_port);
   if (notify_fd_ < 0) return;
-  // A line of text: the parent accepts nothing but "<port>\n".
+  // A line of text: the parent accepts nothing but "<port>\n". On a fixed
+  // port the parent's probe may have passed already and the parent closed
+  // its end: EPIPE then, which is no failure, and never SIGPIPE.
   std::string line = std::to_string(bound_port) + "\n";
-  if (auto error = detail::WriteAll(notify_fd_, line.data(), line.size())) {
+  std::error_code error;
+  {
+    detail::SigpipeBlocker no_sigpipe;
+    error = detail::WriteAll(notify_fd_, line.data(), line.size());
+  }
+  if (error && error != std::errc::broken_pipe) {
     std::fprintf(stderr, "gtest_fork_env: server '%s' could not report port %u: %s\n",
                  name_.c_str(), bound_port, error.message().c_str());
   }

@@ -1,6 +1,8 @@
 #include "unique_fd.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 namespace gtest_fork_env::detail {
@@ -37,6 +39,37 @@ std::error_code WriteAll(int fd, const void* data, size_t size) noexcept {
     size -= static_cast<size_t>(written);
   }
   return {};
+}
+
+namespace {
+
+sigset_t SigpipeOnly() noexcept {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  return set;
+}
+
+bool SigpipePending() noexcept {
+  sigset_t pending;
+  sigpending(&pending);
+  return sigismember(&pending, SIGPIPE) == 1;
+}
+
+}  // namespace
+
+SigpipeBlocker::SigpipeBlocker() noexcept : was_pending_(SigpipePending()) {
+  const sigset_t pipe_only = SigpipeOnly();
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask_);
+}
+
+SigpipeBlocker::~SigpipeBlocker() {
+  if (!was_pending_ && SigpipePending()) {
+    const sigset_t pipe_only = SigpipeOnly();
+    struct timespec now = {0, 0};
+    RetryOnEintr([&] { return sigtimedwait(&pipe_only, nullptr, &now); });
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
 }
 
 }  // namespace gtest_fork_env::detail

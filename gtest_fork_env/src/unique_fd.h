@@ -1,5 +1,7 @@
 #pragma once
 
+#include <signal.h>
+
 #include <cerrno>
 #include <system_error>
 #include <utility>
@@ -54,5 +56,25 @@ std::error_code MakePipe(UniqueFd& read_end, UniqueFd& write_end) noexcept;
 
 // Writes all of `size` bytes, retrying short writes and EINTR.
 std::error_code WriteAll(int fd, const void* data, size_t size) noexcept;
+
+// While it lives, a write to a pipe or socket whose reader is gone fails with
+// EPIPE instead of killing the process with SIGPIPE. write() has no
+// MSG_NOSIGNAL, and the library must not change a process-wide disposition
+// the user's code may rely on; so it blocks SIGPIPE in this thread (SIGPIPE
+// is sent to the thread that wrote), then consumes one that arrived
+// meanwhile and restores the mask, as curl's sigpipe_ignore does. Used by the
+// probe's TLS writes (OpenSSL writes with write()) and by a server's port
+// report, which the test process may have stopped reading.
+class SigpipeBlocker {
+ public:
+  SigpipeBlocker() noexcept;
+  ~SigpipeBlocker();
+  SigpipeBlocker(const SigpipeBlocker&) = delete;
+  SigpipeBlocker& operator=(const SigpipeBlocker&) = delete;
+
+ private:
+  sigset_t old_mask_;
+  bool was_pending_ = false;
+};
 
 }  // namespace gtest_fork_env::detail

@@ -1,10 +1,13 @@
 #include "subprocess.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,6 +218,18 @@ std::string ValueAfter(const std::string& text, const std::string& key) {
   pos += key.size() + 1;
   size_t end = text.find_first_of("\r\n", pos);
   return text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+}
+
+uint16_t FreePort() {
+  int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  socklen_t length = sizeof address;
+  const bool bound = bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                     getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+  close(sock);
+  return bound ? ntohs(address.sin_port) : 0;
 }
 
 }  // namespace test_support

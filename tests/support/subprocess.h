@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -66,5 +67,9 @@ size_t CountOf(const std::string& haystack, const std::string& needle);
 
 // The value after "<key>=" on the first line that has it, or "".
 std::string ValueAfter(const std::string& text, const std::string& key);
+
+// A loopback port nothing listens on now (bound to 0, then closed): for a
+// test that needs a fixed port. Another process may take it before use.
+uint16_t FreePort();
 
 }  // namespace test_support
