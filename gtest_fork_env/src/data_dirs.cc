@@ -5,11 +5,11 @@
 #include <sys/file.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
 
+#include "log_file.h"
 #include "test_runner.h"
 #include "unique_fd.h"
 
@@ -47,12 +47,8 @@ std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_firs
                                   std::string* path) {
   try {
     if (base_.empty()) {
-      std::string name = server_name.substr(0, 64);
-      for (char& c : name) {
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
-      }
       // $TEST_TMPDIR under Bazel, else $TMPDIR or /tmp (test_runner.h).
-      const std::string prefix = "gtest_fork_env-" + name + "-data-";
+      const std::string prefix = "gtest_fork_env-" + SafeFileName(server_name) + "-data-";
       std::string pattern = TempDir() + "/" + prefix + "XXXXXX";
       std::vector<char> buffer(pattern.begin(), pattern.end());
       buffer.push_back('\0');
