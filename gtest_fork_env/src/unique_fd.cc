@@ -1,6 +1,7 @@
 #include "unique_fd.h"
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace gtest_fork_env::detail {
@@ -37,6 +38,18 @@ std::error_code WriteAll(int fd, const void* data, size_t size) noexcept {
     size -= static_cast<size_t>(written);
   }
   return {};
+}
+
+UniqueFd OpenPidfd(pid_t pid) noexcept {
+#if defined(__linux__) && defined(SYS_pidfd_open)
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return UniqueFd(fd);
+  }
+#endif
+  (void)pid;
+  return UniqueFd();
 }
 
 }  // namespace gtest_fork_env::detail

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cerrno>
 #include <system_error>
 #include <utility>
@@ -54,5 +56,11 @@ std::error_code MakePipe(UniqueFd& read_end, UniqueFd& write_end) noexcept;
 
 // Writes all of `size` bytes, retrying short writes and EINTR.
 std::error_code WriteAll(int fd, const void* data, size_t size) noexcept;
+
+// A pidfd for `pid` (close-on-exec), or an empty UniqueFd where the kernel
+// has none. Here, in the server library, because both sides need it: the
+// test process waits on its servers, a template (checkpoint.cc) on its
+// clones. A raw syscall: glibc 2.36's <sys/pidfd.h> does not link from C++.
+UniqueFd OpenPidfd(pid_t pid) noexcept;
 
 }  // namespace gtest_fork_env::detail
