@@ -152,6 +152,20 @@ TEST(Scope, ThreadedTemplateFailsAtOnceNamingTheThreads) {
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Isolation.First"));
 }
 
+// The message names the template's pid, not the last clone's.
+TEST(Scope, LostTemplateIsNamedInTheNextTest) {
+  const std::string counter = TempPath("lost-template");
+  RunResult result = RunScenario({"--warmup-file=" + counter, "--gtest_filter=LostTemplate.*"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  std::ifstream file(counter);
+  std::string template_pid;
+  ASSERT_TRUE(file >> template_pid) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("server 'scoped' (pid " + template_pid + ", fork mode"));
+  EXPECT_THAT(result.output, HasSubstr("is gone: its template was killed by SIGKILL"));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] LostTemplate.NextTestGetsNoClone"));
+  unlink(counter.c_str());
+}
+
 TEST(Scope, SuiteScopeSharesAServerWithinASuiteOnly) {
   RunResult result = RunScenario({"--scope=suite", "--gtest_filter=SuiteA.*:SuiteB.*"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
