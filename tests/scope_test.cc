@@ -222,7 +222,9 @@ TEST(LazyStart, FailureIsReportedInTheTestThatAsked) {
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Lazy.TestThatAsksGetsTheServer"));
   EXPECT_THAT(result.output, HasSubstr("[       OK ] Lazy.TestThatDoesNotAskStartsNothing"));
   EXPECT_THAT(result.output, HasSubstr("[       OK ] Lazy.AnotherTestThatDoesNotAsk"));
-  EXPECT_THAT(result.output, HasSubstr("(Options::lazy_start) failed to start when first used"));
+  EXPECT_THAT(result.output,
+              HasSubstr("server 'lazy' (Options::lazy_start) failed to start when first used:\n"
+                        "server 'lazy' (pid "));
   EXPECT_THAT(result.output, HasSubstr("exited with code 3"));
   EXPECT_THAT(result.output, HasSubstr("broken on purpose"));
   unlink(starts.c_str());
