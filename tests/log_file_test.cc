@@ -17,6 +17,7 @@ namespace {
 using gtest_fork_env::detail::LogDirectory;
 using gtest_fork_env::detail::LogFile;
 using gtest_fork_env::detail::OpenLogFile;
+using gtest_fork_env::detail::SafeFileName;
 using gtest_fork_env::detail::TailOfFile;
 using gtest_fork_env::detail::UniqueFd;
 
@@ -101,6 +102,14 @@ TEST(LogFile, GivenPathIsTruncatedAndKept) {
 TEST(LogFile, UnwritablePathIsAnError) {
   LogFile log;
   EXPECT_TRUE(OpenLogFile("/nonexistent-dir/server.log", "x", log));
+}
+
+// Log files and data directories (data_dirs.cc) both name a server this way.
+TEST(SafeFileName, KeepsPlainCharactersAndReplacesTheRest) {
+  EXPECT_EQ(SafeFileName("redis-server_2.v1"), "redis-server_2.v1");
+  EXPECT_EQ(SafeFileName("My Server/1\xc3\xa9"), "My_Server_1__");
+  EXPECT_EQ(SafeFileName(std::string(100, 'x')), std::string(64, 'x'));
+  EXPECT_EQ(SafeFileName(""), "server");
 }
 
 TEST(TailOfFile, KeepsTheLastLinesPrefixed) {

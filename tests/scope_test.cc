@@ -152,6 +152,20 @@ TEST(Scope, ThreadedTemplateFailsAtOnceNamingTheThreads) {
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Isolation.First"));
 }
 
+// The message names the template's pid, not the last clone's.
+TEST(Scope, LostTemplateIsNamedInTheNextTest) {
+  const std::string counter = TempPath("lost-template");
+  RunResult result = RunScenario({"--warmup-file=" + counter, "--gtest_filter=LostTemplate.*"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  std::ifstream file(counter);
+  std::string template_pid;
+  ASSERT_TRUE(file >> template_pid) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("server 'scoped' (pid " + template_pid + ", fork mode"));
+  EXPECT_THAT(result.output, HasSubstr("is gone: its template was killed by SIGKILL"));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] LostTemplate.NextTestGetsNoClone"));
+  unlink(counter.c_str());
+}
+
 TEST(Scope, SuiteScopeSharesAServerWithinASuiteOnly) {
   RunResult result = RunScenario({"--scope=suite", "--gtest_filter=SuiteA.*:SuiteB.*"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
@@ -208,7 +222,9 @@ TEST(LazyStart, FailureIsReportedInTheTestThatAsked) {
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Lazy.TestThatAsksGetsTheServer"));
   EXPECT_THAT(result.output, HasSubstr("[       OK ] Lazy.TestThatDoesNotAskStartsNothing"));
   EXPECT_THAT(result.output, HasSubstr("[       OK ] Lazy.AnotherTestThatDoesNotAsk"));
-  EXPECT_THAT(result.output, HasSubstr("(Options::lazy_start) failed to start when first used"));
+  EXPECT_THAT(result.output,
+              HasSubstr("server 'lazy' (Options::lazy_start) failed to start when first used:\n"
+                        "server 'lazy' (pid "));
   EXPECT_THAT(result.output, HasSubstr("exited with code 3"));
   EXPECT_THAT(result.output, HasSubstr("broken on purpose"));
   unlink(starts.c_str());

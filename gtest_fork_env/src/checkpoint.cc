@@ -33,15 +33,6 @@ pid_t CloneIntoParent() {
       syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
 }
 
-int OpenPidfd(pid_t pid) {
-#if defined(SYS_pidfd_open)
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  return -1;
-#endif
-}
-
 // The template's state: its stop signals, the clones it made and still
 // watches (to kill them if the test process vanishes before it could
 // register them with its watchdog).
@@ -108,7 +99,7 @@ class Template {
       return false;
     }
     clone_pids_.push_back(pid);
-    clone_pidfds_.push_back(OpenPidfd(pid));
+    clone_pidfds_.push_back(OpenPidfd(pid).release());  // -1 without pidfds
     SendMessage(control_fd_, {TemplateMessage::Kind::kPid, pid, {}});
     return false;
   }

@@ -5,11 +5,11 @@
 #include <sys/file.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
 
+#include "log_file.h"
 #include "test_runner.h"
 #include "unique_fd.h"
 
@@ -41,18 +41,22 @@ void PruneOldBases(const std::string& parent, const std::string& prefix) {
   }
 }
 
+// Whether `dir` has anything in it. True when that cannot be read, so that
+// fs::copy runs and reports why.
+bool HasEntries(const std::string& dir) {
+  std::error_code error;
+  const bool empty = fs::is_empty(dir, error);
+  return error || !empty;
+}
+
 }  // namespace
 
 std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_first,
                                   std::string* path) {
   try {
     if (base_.empty()) {
-      std::string name = server_name.substr(0, 64);
-      for (char& c : name) {
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
-      }
       // $TEST_TMPDIR under Bazel, else $TMPDIR or /tmp (test_runner.h).
-      const std::string prefix = "gtest_fork_env-" + name + "-data-";
+      const std::string prefix = "gtest_fork_env-" + SafeFileName(server_name) + "-data-";
       std::string pattern = TempDir() + "/" + prefix + "XXXXXX";
       std::vector<char> buffer(pattern.begin(), pattern.end());
       buffer.push_back('\0');
@@ -66,9 +70,14 @@ std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_firs
     }
     const std::string unit = base_ + "/" + std::to_string(next_++);
     std::error_code error;
-    if (copy_first && !first_.empty()) {
+    const bool from_first = copy_first && !first_.empty();
+    if (from_first && HasEntries(first_)) {
       fs::copy(first_, unit, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
                error);
+    } else if (from_first) {
+      // An empty first directory: only its permissions to take, as fs::copy
+      // would (it makes a directory with create_directory(to, from) too).
+      fs::create_directory(unit, first_, error);
     } else {
       fs::create_directory(unit, error);
     }

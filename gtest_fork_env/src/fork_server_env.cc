@@ -351,12 +351,11 @@ void ForkServerEnv::StartIfWaiting() {
   }
   reported_in_this_test_ = true;
   ReportFailure(::testing::TestPartResult::kNonFatalFailure,
-                "server '" + options().name + "' (Options::lazy_start) failed to start when " +
-                    "first used:\n" + *failure);
+                server_->Preface("(Options::lazy_start) failed to start when first used",
+                                 *failure));
   detail::ReportInfrastructureFailure(options().name, *failure);
   detail::CopyToUndeclaredOutputs(log_path());
-  unavailable_ = "server '" + options().name + "' failed to start, so it is not available:\n" +
-                 *failure;
+  unavailable_ = server_->Preface("failed to start, so it is not available", *failure);
 }
 
 void ForkServerEnv::AfterTestSuite(bool suite_failed) {

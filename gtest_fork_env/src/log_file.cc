@@ -14,7 +14,6 @@
 #include "test_runner.h"
 
 namespace gtest_fork_env::detail {
-namespace {
 
 std::string SafeFileName(const std::string& name) {
   std::string safe;
@@ -25,6 +24,8 @@ std::string SafeFileName(const std::string& name) {
   }
   return safe.empty() ? "server" : safe.substr(0, 64);
 }
+
+namespace {
 
 // Makes `dir` (mode 0700) unless it exists; either way it must be a real
 // directory owned by this user, since it sits in a shared /tmp.

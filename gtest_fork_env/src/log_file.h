@@ -21,6 +21,12 @@ struct LogFile {
 // runs that were killed before they could clean up.
 constexpr size_t kKeptLogsPerServer = 5;
 
+// `name` (a server's name) as a piece of a file or directory name: ASCII
+// letters, digits, '-', '_' and '.' stay, every other byte becomes '_', cut
+// to 64 characters; "server" when `name` is empty. The one format for the
+// library's log files and data directories, so both name a server alike.
+std::string SafeFileName(const std::string& name);
+
 // Where the logs the library makes go: <TempDir()>/gtest_fork_env-logs-<uid>
 // (TempDir() is $TEST_TMPDIR, $TMPDIR or /tmp). A fixed place, so that the
 // log of a test binary that was SIGKILLed, and never printed its path, can

@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,18 +74,6 @@ void UnregisterParentSideFd(int fd) {
   std::lock_guard<std::mutex> lock(RegistryMutex());
   auto& fds = ParentSideFds();
   fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
-}
-
-UniqueFd OpenPidfd(pid_t pid) noexcept {
-#if defined(__linux__) && defined(SYS_pidfd_open)
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd >= 0) {
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    return UniqueFd(fd);
-  }
-#endif
-  (void)pid;
-  return UniqueFd();
 }
 
 namespace {

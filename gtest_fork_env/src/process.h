@@ -146,10 +146,6 @@ int RunServerFunction(const std::function<int()>& function);
 void RegisterParentSideFd(int fd);
 void UnregisterParentSideFd(int fd);
 
-// A pidfd for `pid` (close-on-exec), or an empty UniqueFd where the kernel
-// has none.
-UniqueFd OpenPidfd(pid_t pid) noexcept;
-
 // In a coverage build (GTEST_FORK_ENV_COVERAGE), writes the gcov counters of
 // a child that is about to _exit; does nothing otherwise.
 void DumpCoverage();

@@ -86,7 +86,12 @@ std::string ServerInstance::mode_name() const {
 }
 
 std::string ServerInstance::Explain(const std::string& what, const std::string& advice) const {
-  std::string message = "server '" + options_.name + "' (pid " + std::to_string(last_pid_) +
+  return Explain(last_pid_, what, advice);
+}
+
+std::string ServerInstance::Explain(pid_t pid, const std::string& what,
+                                    const std::string& advice) const {
+  std::string message = "server '" + options_.name + "' (pid " + std::to_string(pid) +
                         ", " + mode_name() + ") " + what + "\n";
   std::string tail = log_.path.empty() ? "" : TailOfFile(log_.path, options_.log_tail_lines);
   if (log_.path.empty()) {
@@ -520,15 +525,11 @@ Failure ServerInstance::ExplainTemplateDeath() {
   const pid_t pid = template_.pid();
   StopTemplate();
   serving_clone_ = false;
-  const pid_t clone_pid = last_pid_;
-  last_pid_ = pid;
-  std::string message =
-      Explain("is gone: its template " + Describe(*status) + ", so no test can get a clone.",
-              "read its log above; the template must stay in ServerContext::Checkpoint() "
-              "(nothing may kill it but the library). Every later test of this binary fails "
-              "without running.");
-  last_pid_ = clone_pid;
-  return message;
+  return Explain(pid,
+                 "is gone: its template " + Describe(*status) + ", so no test can get a clone.",
+                 "read its log above; the template must stay in ServerContext::Checkpoint() "
+                 "(nothing may kill it but the library). Every later test of this binary fails "
+                 "without running.");
 }
 
 void ServerInstance::StopTemplate() {

@@ -194,6 +194,9 @@ class ServerInstance {
                                   std::chrono::steady_clock::duration ran,
                                   const std::vector<pid_t>& left_in_group);
   Failure ExplainTemplateDeath();
+  // Explain() for the process `pid` rather than the server's last one (the
+  // template, whose death a clone's test reports).
+  std::string Explain(pid_t pid, const std::string& what, const std::string& advice) const;
   void StopTemplate();
 
   Options options_;

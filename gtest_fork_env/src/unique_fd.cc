@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,18 @@ SigpipeBlocker::~SigpipeBlocker() {
     RetryOnEintr([&] { return sigtimedwait(&pipe_only, nullptr, &now); });
   }
   pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+}
+
+UniqueFd OpenPidfd(pid_t pid) noexcept {
+#if defined(__linux__) && defined(SYS_pidfd_open)
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd >= 0) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return UniqueFd(fd);
+  }
+#endif
+  (void)pid;
+  return UniqueFd();
 }
 
 }  // namespace gtest_fork_env::detail

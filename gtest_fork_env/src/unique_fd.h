@@ -1,6 +1,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/types.h>
 
 #include <cerrno>
 #include <system_error>
@@ -76,5 +77,11 @@ class SigpipeBlocker {
   sigset_t old_mask_;
   bool was_pending_ = false;
 };
+
+// A pidfd for `pid` (close-on-exec), or an empty UniqueFd where the kernel
+// has none. Here, in the server library, because both sides need it: the
+// test process waits on its servers, a template (checkpoint.cc) on its
+// clones. A raw syscall: glibc 2.36's <sys/pidfd.h> does not link from C++.
+UniqueFd OpenPidfd(pid_t pid) noexcept;
 
 }  // namespace gtest_fork_env::detail

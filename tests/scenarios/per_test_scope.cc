@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -115,6 +116,16 @@ TEST(Crash, NextTestGetsAFreshServer) { ExpectFreshThenDirty("after the crash");
 TEST(SuiteA, SetsTheValue) { EXPECT_EQ(Get("/set?to=a"), "a"); }
 TEST(SuiteA, SeesTheValueOfItsSuite) { EXPECT_EQ(Get("/value"), "a"); }
 TEST(SuiteB, StartsFresh) { EXPECT_EQ(Get("/value"), "unset"); }
+
+// Kills the template, whose pid is the one line of --warmup-file: the next
+// test can get no clone, and its failure names the template.
+TEST(LostTemplate, KillsTheTemplate) {
+  std::ifstream file(g_warmup_file);
+  pid_t template_pid = 0;
+  ASSERT_TRUE(file >> template_pid) << "run with --warmup-file";
+  ASSERT_EQ(kill(template_pid, SIGKILL), 0);
+}
+TEST(LostTemplate, NextTestGetsNoClone) { Get("/value"); }
 
 // Holds the binary in a test, so that it can be killed there.
 TEST(Hang, UntilKilled) {
