@@ -6,12 +6,20 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <fstream>
+#include <future>
 #include <iterator>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <gtest_fork_env/fork_server_env.h>
 #include <gtest_fork_env/httplib_server.h>
+
+#include "support/subprocess.h"
 
 namespace {
 
@@ -24,9 +32,28 @@ std::string ReadFile(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 }
 
+// Answers "all" once `n` requests are in it at the same time ("alone" after
+// 5 s without them): each needs a worker of its own.
+class Gathering {
+ public:
+  std::string Join(int n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++inside_;
+    changed_.notify_all();
+    const bool all = changed_.wait_for(lock, std::chrono::seconds(5), [&] { return inside_ >= n; });
+    return all ? "all" : "alone";
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int inside_ = 0;
+};
+
 // Keeps a value in memory and in a file of its data directory.
 int ServeNotes(gtest_fork_env::ServerContext& context) {
   std::string memory = "empty";
+  Gathering gathering;
   httplib::Server server;
   server.set_keep_alive_timeout(1);
   server.Get("/note", [&](const httplib::Request& request, httplib::Response& response) {
@@ -42,6 +69,12 @@ int ServeNotes(gtest_fork_env::ServerContext& context) {
   });
   server.Get("/pid", [](const httplib::Request&, httplib::Response& response) {
     response.set_content(std::to_string(getpid()), "text/plain");
+  });
+  server.Get("/threads", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(std::to_string(test_support::ThreadsOf(getpid())), "text/plain");
+  });
+  server.Get("/gather", [&](const httplib::Request& request, httplib::Response& response) {
+    response.set_content(gathering.Join(std::stoi(request.get_param_value("n"))), "text/plain");
   });
   return gtest_fork_env::ServeHttplib(server, context);
 }
@@ -79,6 +112,24 @@ TEST(PerTestScope, NoTestSeesAnotherTestsDataFile) {
   EXPECT_EQ(Get(notes, "/file"), "");
   EXPECT_EQ(Get(notes, "/memory"), "empty");
   EXPECT_EQ(Get(notes, "/note?text=b"), "ok");
+}
+
+// ServeHttplib gives a clone httplib's workers as connections need them,
+// not httplib's whole pool (CPPHTTPLIB_THREAD_POOL_COUNT, 8 or more) at once:
+// the accept loop, the stop-signal watcher, this GET's worker, and maybe one
+// still closing the probe's connection.
+TEST(PerTestScope, ACloneMakesWorkersOnlyAsConnectionsNeedThem) {
+  const std::string threads = Get(notes, "/threads");
+  EXPECT_LE(std::atoi(threads.c_str()), 4) << threads;
+  EXPECT_GE(std::atoi(threads.c_str()), 3) << threads;
+}
+
+TEST(PerTestScope, ConcurrentConnectionsToACloneEachGetAWorker) {
+  std::vector<std::future<std::string>> answers;
+  for (int i = 0; i < 4; ++i) {
+    answers.push_back(std::async(std::launch::async, [] { return Get(notes, "/gather?n=4"); }));
+  }
+  for (auto& answer : answers) EXPECT_EQ(answer.get(), "all");
 }
 
 TEST(PerTestScope, RestartKeepsTheFilesOfThisTestButNotItsMemory) {

@@ -220,6 +220,16 @@ std::string ValueAfter(const std::string& text, const std::string& key) {
   return text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
+int ThreadsOf(pid_t pid) {
+  int count = 0;
+  const std::string path = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* dir = opendir(path.c_str())) {
+    while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
+    closedir(dir);
+  }
+  return count;
+}
+
 uint16_t FreePort() {
   int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};

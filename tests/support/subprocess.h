@@ -68,6 +68,9 @@ size_t CountOf(const std::string& haystack, const std::string& needle);
 // The value after "<key>=" on the first line that has it, or "".
 std::string ValueAfter(const std::string& text, const std::string& key);
 
+// Threads of process `pid` now (entries of /proc/<pid>/task); 0 if unknown.
+int ThreadsOf(pid_t pid);
+
 // A loopback port nothing listens on now (bound to 0, then closed): for a
 // test that needs a fixed port. Another process may take it before use.
 uint16_t FreePort();

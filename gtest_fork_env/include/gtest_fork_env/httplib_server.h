@@ -9,11 +9,33 @@
 
 #include <cstdio>
 #include <functional>
+#include <typeinfo>
 
+#include "gtest_fork_env/httplib_worker_pool.h"
 #include "gtest_fork_env/server_context.h"
 #include "gtest_fork_env/stop_signal.h"
 
 namespace gtest_fork_env {
+namespace detail {
+
+// Whether `server` still has the task queue httplib's constructor gave it
+// (std::function::target_type names the lambda inside httplib). The first
+// call makes a Server to learn that type: before Checkpoint(), so that no
+// clone pays for it.
+inline bool HasHttplibsOwnTaskQueue(const httplib::Server& server) {
+  static const std::type_info& httplibs_own = httplib::Server().new_task_queue.target_type();
+  return server.new_task_queue.target_type() == httplibs_own;
+}
+
+// In a clone, httplib's own queue (all its workers at once) becomes an
+// OnDemandWorkerPool of the same maximum.
+inline void MakeWorkersOnDemandInAClone(httplib::Server& server, const ServerContext& context) {
+  if (context.is_clone() && HasHttplibsOwnTaskQueue(server)) {
+    server.new_task_queue = [] { return new OnDemandWorkerPool(CPPHTTPLIB_THREAD_POOL_COUNT); };
+  }
+}
+
+}  // namespace detail
 
 // Serves `server` in a ForkServerEnv child until the stop signal arrives.
 // Binds context.host() on context.port() (any free port when it is 0),
@@ -29,6 +51,10 @@ namespace gtest_fork_env {
 // loudly instead of being shared with another server, and Restart() can bind
 // the port again while connections of the previous server are in TIME_WAIT
 // (that needs SO_REUSEADDR on both the old and the new socket).
+//
+// In a clone, unless the code set server.new_task_queue itself, httplib's
+// workers are made as connections need them (OnDemandWorkerPool, at most
+// CPPHTTPLIB_THREAD_POOL_COUNT), not all at once.
 inline int ServeHttplib(httplib::Server& server, ServerContext& context,
                         const std::function<int()>& after_checkpoint);
 
@@ -72,12 +98,14 @@ inline int ServeHttplib(httplib::Server& server, ServerContext& context,
                  context.name().c_str(), context.host().c_str(), context.port());
     return 1;
   }
+  detail::HasHttplibsOwnTaskQueue(server);  // learns the type in the template
   context.NotifyListening(static_cast<uint16_t>(port));
   // The template (Scope::kTest, kTestSuite) stops here; each clone goes on.
   // Threads start only after it: the watcher's below, httplib's pool in
   // listen_after_bind().
   context.Checkpoint();
   if (const int code = after_checkpoint()) return code;
+  detail::MakeWorkersOnDemandInAClone(server, context);
   StopSignalWatcher watcher([&server, &context, listen_fd] {
     if (!server.is_running()) return false;
     // A clone must not shut down the listening socket it shares with the
