@@ -1,5 +1,7 @@
 #include "http_api.h"
 
+#include <gtest_fork_env/httplib_worker_pool.h>
+
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -276,8 +278,10 @@ void InstallHttpApi(Server& server, Store& store, const Config& config,
   server.set_write_timeout(5, 0);
   // httplib reads and discards a Content-Length body over this, then 413.
   server.set_payload_max_length(max_value_bytes);
+  // Up to `threads` workers, each made when a connection finds none idle: a
+  // clone of a test template then starts one for its test, not sixteen.
   const size_t threads = config.threads;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server.new_task_queue = [threads] { return new gtest_fork_env::OnDemandWorkerPool(threads); };
 
   server.set_pre_routing_handler([](const Request& req, Response& res) {
     if (!t_request_start) t_request_start = Clock::now();

@@ -21,7 +21,8 @@ struct Config {
   // write then survives an OS crash or power loss, not only the death of
   // this process. Costs a disk flush per PUT or DELETE.
   bool fsync = false;
-  // Worker threads, one per open connection.
+  // Worker threads, one per open connection, at most; each is made when a
+  // connection finds none idle.
   size_t threads = 16;
   // HTTPS: the certificate and private key (PEM) to serve with. Both empty:
   // those of the ServerContext (Options::tls), or plain HTTP when it has none.
