@@ -87,18 +87,20 @@ struct Sample {
   // from its birth until it answered (wrote its byte): on a VM each costs
   // far more than on bare metal, and copy-on-write makes a clone pay them.
   double faults = NAN;
-  // Inside the server (clone variants): httplib began to serve (made its
-  // task queue; the stop-signal watcher thread exists), its thread pool was
-  // made, a worker had read the request.
-  double serving = NAN, pool = NAN, request = NAN;
+  // Inside the server: it was back from Checkpoint() (ServeHttplib's
+  // after_checkpoint ran; from scratch, right after binding: no checkpoint),
+  // and a worker had read the request. Between the two: the stop-signal
+  // watcher thread, httplib's task queue (a clone's makes a worker when the
+  // first connection comes), the accept.
+  double back = NAN, request = NAN;
 };
 
 // Where a server writes when it reached each phase (steady_clock, ns since
 // its epoch, which is CLOCK_MONOTONIC and so the same in every process): a
 // MAP_SHARED page made before any server, inherited by templates and clones.
 struct PhaseStamps {
-  std::atomic<long long> serving{0}, pool{0}, request{0};
-  void Clear() { serving = pool = request = 0; }
+  std::atomic<long long> back{0}, request{0};
+  void Clear() { back = request = 0; }
 };
 PhaseStamps* g_stamps = nullptr;
 
@@ -241,19 +243,15 @@ std::function<int(gtest_fork_env::ServerContext&)> SmallServer(size_t warm_bytes
     httplib::Server server;
     bench::ConfigureSmallServer(server);
     if (g_stamps) {
-      // httplib's own pool, made as httplib makes it, with a stamp around it.
-      server.new_task_queue = [] {
-        g_stamps->serving = NowNs();
-        auto* queue = new httplib::ThreadPool(CPPHTTPLIB_THREAD_POOL_COUNT);
-        g_stamps->pool = NowNs();
-        return queue;
-      };
       server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
         g_stamps->request = NowNs();
         return httplib::Server::HandlerResponse::Unhandled;
       });
     }
-    return gtest_fork_env::ServeHttplib(server, context);
+    return gtest_fork_env::ServeHttplib(server, context, [] {
+      if (g_stamps) g_stamps->back = NowNs();
+      return 0;
+    });
   };
 }
 
@@ -286,8 +284,7 @@ bool TestCycle(ServerInstance& server, bool per_test, Sample* sample) {
   const bool answered = bench::GetHelloOnce(server.port(), &t_connect);
   const auto t_get = Clock::now();
   sample->faults = MinorFaults(server.pid());
-  sample->serving = SinceUs(t0, g_stamps->serving);
-  sample->pool = SinceUs(t0, g_stamps->pool);
+  sample->back = SinceUs(t0, g_stamps->back);
   sample->request = SinceUs(t0, g_stamps->request);
   bool ended = true;
   if (per_test) {
@@ -410,15 +407,14 @@ void PrintPhases();
 
 void WriteSamples(const std::string& out_dir) {
   std::ofstream samples(out_dir + "/clone_samples.csv");
-  samples << "variant,cycle,ready_us,connect_us,get_us,end_us,faults,serving_us,pool_us,"
-             "request_us\n";
+  samples << "variant,cycle,ready_us,connect_us,get_us,end_us,faults,back_us,request_us\n";
   for (const Variant& v : Variants()) {
     for (size_t i = 0; i < v.samples.size(); ++i) {
       const Sample& s = v.samples[i];
       char line[256];
-      std::snprintf(line, sizeof line, "%s,%zu,%.1f,%.1f,%.1f,%.1f,%.0f,%.1f,%.1f,%.1f\n",
-                    v.name.c_str(), i, s.ready, s.connect, s.get, s.end, s.faults, s.serving,
-                    s.pool, s.request);
+      std::snprintf(line, sizeof line, "%s,%zu,%.1f,%.1f,%.1f,%.1f,%.0f,%.1f,%.1f\n",
+                    v.name.c_str(), i, s.ready, s.connect, s.get, s.end, s.faults, s.back,
+                    s.request);
       samples << line;
     }
   }
@@ -432,7 +428,7 @@ void Report(const std::string& out_dir) {
   csv << "variant,reference,cycles,failures,ready_p50_ms,connect_p50_ms,connect_p90_ms,"
          "get_p50_ms,get_p90_ms,get_p99_ms,get_max_ms,end_p50_ms,end_p90_ms,"
          "reference_get_p50_ms,connect_ratio_p50,get_ratio_p50,get_ratio_p90,"
-         "test_ratio_p50,faults_p50,serving_p50_ms,pool_p50_ms,request_p50_ms,note\n";
+         "test_ratio_p50,faults_p50,back_p50_ms,request_p50_ms,note\n";
   std::printf("\nPer-test scope: ms over all cycles of each variant (connect and get are times\n"
               "from the test's start; end is EndUnit or Finish). ratio = median / median of the\n"
               "reference (the floor's fork-to-byte; for warm_scratch_256m, warm_clone_256m).\n");
@@ -470,8 +466,7 @@ void Report(const std::string& out_dir) {
         << Ms(Percentile(get, 100)) << ',' << Ms(Percentile(end, 50)) << ','
         << Ms(Percentile(end, 90)) << ',' << Ms(ref_get) << ',' << r_connect << ',' << r_get
         << ',' << r_get90 << ',' << r_test << ',' << Percentile(Field(v, &Sample::faults), 50)
-        << ',' << Ms(Percentile(Field(v, &Sample::serving), 50)) << ','
-        << Ms(Percentile(Field(v, &Sample::pool), 50)) << ','
+        << ',' << Ms(Percentile(Field(v, &Sample::back), 50)) << ','
         << Ms(Percentile(Field(v, &Sample::request), 50)) << ",\"" << v.note << "\"\n";
   }
   PrintPhases();
@@ -479,15 +474,14 @@ void Report(const std::string& out_dir) {
 }
 
 void PrintPhases() {
-  std::printf("\nPhases (median ms from the test's start): ready = Start() returned; serving =\n"
-              "the server began to serve (watcher thread made, httplib makes its pool); pool =\n"
-              "httplib's 8 worker threads made; request = a worker read the GET; get = answered.\n");
+  std::printf("\nPhases (median ms from the test's start): ready = Start() returned; back =\n"
+              "the server was back from Checkpoint() (from scratch: bound); request = a worker\n"
+              "read the GET (after the watcher thread, the task queue, a worker); get = answered.\n");
   for (const Variant& v : Variants()) {
-    if (std::isnan(Percentile(Field(v, &Sample::serving), 50))) continue;
-    std::printf("%-21s ready %s  serving %s  pool %s  request %s  get %s\n", v.name.c_str(),
+    if (std::isnan(Percentile(Field(v, &Sample::back), 50))) continue;
+    std::printf("%-21s ready %s  back %s  request %s  get %s\n", v.name.c_str(),
                 Ms(Percentile(Field(v, &Sample::ready), 50)).c_str(),
-                Ms(Percentile(Field(v, &Sample::serving), 50)).c_str(),
-                Ms(Percentile(Field(v, &Sample::pool), 50)).c_str(),
+                Ms(Percentile(Field(v, &Sample::back), 50)).c_str(),
                 Ms(Percentile(Field(v, &Sample::request), 50)).c_str(),
                 Ms(Percentile(Field(v, &Sample::get), 50)).c_str());
   }
