@@ -273,7 +273,8 @@ void InstallHttpApi(Server& server, Store& store, const Config& config,
   // Many requests per connection: fewer reconnects into httplib's listen
   // backlog of 5.
   server.set_keep_alive_max_count(1000);
-  server.set_tcp_nodelay(true);
+  // No set_tcp_nodelay() here: this runs after the bind, too late for an
+  // option of the listening socket; ServeHttplib gives it TCP_NODELAY.
   server.set_read_timeout(5, 0);
   server.set_write_timeout(5, 0);
   // httplib reads and discards a Content-Length body over this, then 413.

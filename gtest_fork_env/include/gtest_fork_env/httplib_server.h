@@ -5,6 +5,8 @@
 // does not depend on httplib.
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -50,7 +52,14 @@ inline void MakeWorkersOnDemandInAClone(httplib::Server& server, const ServerCon
 // (SO_REUSEPORT alone on Linux): a fixed port that is taken then fails
 // loudly instead of being shared with another server, and Restart() can bind
 // the port again while connections of the previous server are in TIME_WAIT
-// (that needs SO_REUSEADDR on both the old and the new socket).
+// (that needs SO_REUSEADDR on both the old and the new socket). It also gets
+// TCP_NODELAY, which every accepted connection inherits, whatever
+// set_tcp_nodelay() said: httplib writes a response's headers and body in
+// two sends, and with Nagle's algorithm on, every response after the first
+// on a kept-alive connection waits for the client's delayed ACK (40 ms on
+// Linux). Options that act on the listening socket (set_socket_options,
+// set_tcp_nodelay, set_address_family, set_ipv6_v6only) take effect only when
+// set before ServeHttplib, not in `after_checkpoint`.
 //
 // In a clone, unless the code set server.new_task_queue itself, httplib's
 // workers are made as connections need them (OnDemandWorkerPool, at most
@@ -85,6 +94,7 @@ inline int ServeHttplib(httplib::Server& server, ServerContext& context,
   server.set_socket_options([&listen_fd](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     listen_fd = sock;
   });
   int port = -1;
