@@ -37,6 +37,17 @@ inline void MakeWorkersOnDemandInAClone(httplib::Server& server, const ServerCon
   }
 }
 
+// The listening socket's options (see ServeHttplib), in place of httplib's;
+// `listen_fd` learns the socket when the server binds.
+inline void SetListeningSocketOptions(httplib::Server& server, socket_t& listen_fd) {
+  server.set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    listen_fd = sock;
+  });
+}
+
 }  // namespace detail
 
 // Serves `server` in a ForkServerEnv child until the stop signal arrives.
@@ -91,12 +102,7 @@ inline int ServeHttplib(httplib::Server& server, ServerContext& context,
     return 1;
   }
   socket_t listen_fd = INVALID_SOCKET;
-  server.set_socket_options([&listen_fd](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-    listen_fd = sock;
-  });
+  detail::SetListeningSocketOptions(server, listen_fd);
   int port = -1;
   if (context.port() == 0) {
     port = server.bind_to_any_port(context.host());
