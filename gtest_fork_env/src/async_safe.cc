@@ -23,14 +23,16 @@ void CloseFrom(int first_fd) noexcept {
 #if defined(__linux__) && defined(SYS_close_range)
   if (syscall(SYS_close_range, first_fd, ~0U, 0) == 0) return;
 #endif
-  for (int fd = first_fd; fd < DescriptorLimit(); ++fd) close(fd);
+  const long limit = DescriptorLimit();
+  for (int fd = first_fd; fd < limit; ++fd) close(fd);
 }
 
 void MarkCloexecFrom(int first_fd) noexcept {
 #if defined(__linux__) && defined(SYS_close_range) && defined(CLOSE_RANGE_CLOEXEC)
   if (syscall(SYS_close_range, first_fd, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
 #endif
-  for (int fd = first_fd; fd < DescriptorLimit(); ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  const long limit = DescriptorLimit();
+  for (int fd = first_fd; fd < limit; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 void SetDisposition(int signal, void (*handler)(int)) noexcept {

@@ -64,7 +64,7 @@ class Template {
   void CatchStopSignals() {
     sigset_t stops;
     sigemptyset(&stops);
-    for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stops, signal);
+    for (int signal : kStopSignal) sigaddset(&stops, signal);
     sigprocmask(SIG_BLOCK, &stops, &saved_mask_);
     struct sigaction action;
     std::memset(&action, 0, sizeof action);

@@ -41,14 +41,6 @@ void PruneOldBases(const std::string& parent, const std::string& prefix) {
   }
 }
 
-// Whether `dir` has anything in it. True when that cannot be read, so that
-// fs::copy runs and reports why.
-bool HasEntries(const std::string& dir) {
-  std::error_code error;
-  const bool empty = fs::is_empty(dir, error);
-  return error || !empty;
-}
-
 }  // namespace
 
 std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_first,
@@ -70,14 +62,9 @@ std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_firs
     }
     const std::string unit = base_ + "/" + std::to_string(next_++);
     std::error_code error;
-    const bool from_first = copy_first && !first_.empty();
-    if (from_first && HasEntries(first_)) {
+    if (copy_first && !first_.empty()) {
       fs::copy(first_, unit, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
                error);
-    } else if (from_first) {
-      // An empty first directory: only its permissions to take, as fs::copy
-      // would (it makes a directory with create_directory(to, from) too).
-      fs::create_directory(unit, first_, error);
     } else {
       fs::create_directory(unit, error);
     }

@@ -289,7 +289,6 @@ void ForkServerEnv::SetUp() {
     failure = server_->Start(/*same_port=*/false);
   }
   if (!failure) {
-    started_once_ = true;
     ExportAddress();
     return;
   }
@@ -305,7 +304,6 @@ void ForkServerEnv::TearDown() {
   if (std::getenv(detail::kServeVariable)) return;
   set_up_ = false;
   waiting_for_first_use_ = false;
-  started_once_ = false;
   if (auto death = server_->CheckAlive("after the last test")) {
     ReportFailure(::testing::TestPartResult::kNonFatalFailure, *death);
   }
@@ -342,10 +340,9 @@ void ForkServerEnv::StartIfWaiting() {
   }
   if (!waiting_for_first_use_) return;
   waiting_for_first_use_ = false;
-  const bool first = !server_->has_template() && server_->port() == 0 && !started_once_;
-  detail::Failure failure = server_->Start(/*same_port=*/!first);
+  // A first start takes Options::port; a later one keeps the port it had.
+  detail::Failure failure = server_->Start(/*same_port=*/true);
   if (!failure) {
-    started_once_ = true;
     ExportAddress();
     return;
   }

@@ -80,7 +80,8 @@ void PruneLogs(const std::string& dir, const std::string& safe_name) {
   for (size_t i = kKeptLogsPerServer; i < idle.size(); ++i) unlink(idle[i].second.c_str());
 }
 
-std::string ReadRange(const std::string& path, long long offset, size_t max_bytes) {
+std::string ReadRange(const std::string& path, long long offset, size_t max_bytes,
+                      long long* end_offset = nullptr) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return {};
   struct stat info;
@@ -102,6 +103,7 @@ std::string ReadRange(const std::string& path, long long offset, size_t max_byte
     filled += static_cast<size_t>(got);
   }
   data.resize(filled);
+  if (end_offset) *end_offset = start + static_cast<long long>(filled);
   if (start > offset) data = "[...]\n" + data.substr(data.find('\n') + 1);
   return data;
 }
@@ -177,8 +179,9 @@ long long FileSize(const std::string& path) noexcept {
   return stat(path.c_str(), &info) == 0 ? static_cast<long long>(info.st_size) : 0;
 }
 
-std::string ReadFrom(const std::string& path, long long offset, size_t max_bytes) {
-  return ReadRange(path, offset, max_bytes);
+std::string ReadFrom(const std::string& path, long long offset, size_t max_bytes,
+                     long long* end_offset) {
+  return ReadRange(path, offset, max_bytes, end_offset);
 }
 
 }  // namespace gtest_fork_env::detail

@@ -62,7 +62,9 @@ std::vector<std::string> Split(const std::string& text, char separator);
 long long FileSize(const std::string& path) noexcept;
 
 // What was appended to the file at `path` since byte `offset`, capped at
-// `max_bytes` (the newest part is kept, after a "[...]" line).
-std::string ReadFrom(const std::string& path, long long offset, size_t max_bytes);
+// `max_bytes` (the newest part is kept, after a "[...]" line). With
+// `end_offset`, also where the read ended: the offset to read on from.
+std::string ReadFrom(const std::string& path, long long offset, size_t max_bytes,
+                     long long* end_offset = nullptr);
 
 }  // namespace gtest_fork_env::detail

@@ -294,12 +294,13 @@ std::string ServerInstance::ProbeOnce() {
 }
 
 // Reads only what the server wrote since the last attempt; the pattern was
-// compiled once, when the start began.
+// compiled at the first start.
 std::string ServerInstance::ProbeLogLine() {
   if (!log_pattern_) return "no pattern";
-  const long long size = FileSize(log_.path);
-  std::string added = log_partial_line_ + ReadFrom(log_.path, log_scan_offset_, 1024 * 1024);
-  log_scan_offset_ = std::max(size, log_scan_offset_);
+  long long read_to = log_scan_offset_;
+  std::string added =
+      log_partial_line_ + ReadFrom(log_.path, log_scan_offset_, 1024 * 1024, &read_to);
+  log_scan_offset_ = std::max(read_to, log_scan_offset_);
   size_t begin = 0;
   for (size_t end; (end = added.find('\n', begin)) != std::string::npos; begin = end + 1) {
     if (std::regex_search(added.begin() + static_cast<long>(begin),

@@ -222,8 +222,9 @@ Failure ServerInstance::PrepareStart() {
                                "point TMPDIR at a writable place with room.");
     }
   }
-  log_pattern_.reset();
-  if (options_.probe.kind == Probe::Kind::kLogLine) {
+  // Options never change: compiled at the first start (a clone, never
+  // probed by its log, does not pay for it).
+  if (options_.probe.kind == Probe::Kind::kLogLine && !log_pattern_) {
     try {
       log_pattern_.emplace(options_.probe.log_pattern);
     } catch (const std::regex_error& error) {
@@ -474,7 +475,6 @@ bool ServerInstance::ProbeClone() const {
 Failure ServerInstance::StartClone() {
   if (auto death = ExplainTemplateDeath()) return death;
   started_at_ = Clock::now();
-  log_offset_ = log_size();
   last_pid_ = -1;
   serving_clone_ = true;
   if (auto error = SendMessage(control_.get(), {TemplateMessage::Kind::kClone, 0, data_dir_})) {
@@ -625,7 +625,6 @@ Failure ServerInstance::EndUnit(bool keep_data, const std::string& during) {
                         Describe(status) + " after running " + FormatDuration(ran) + ".",
                     "Read its log above. The next test gets a fresh server. (If it crashed "
                     "on SIGTERM instead, make it exit cleanly on SIGTERM.)");
-    keep_data = true;
   }
   if (!keep_data && !death) data_dirs_.RemoveUnit(data_dir_);
   data_dir_.clear();

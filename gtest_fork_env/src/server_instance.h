@@ -223,7 +223,7 @@ class ServerInstance {
   bool serving_clone_ = false;
   bool exit_expected_ = false;
   std::chrono::steady_clock::time_point started_at_;
-  // The LogLine probe: compiled once per start, reading only what was added.
+  // The LogLine probe: compiled at the first start, reading only what was added.
   std::optional<std::regex> log_pattern_;
   long long log_scan_offset_ = 0;
   std::string log_partial_line_;

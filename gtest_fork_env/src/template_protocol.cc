@@ -67,17 +67,13 @@ bool MessageReader::Fill(int fd) {
   return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-bool MessageReader::Next(TemplateMessage* message, std::string* malformed) {
+bool MessageReader::Next(TemplateMessage* message) {
   for (;;) {
     size_t newline = buffer_.find('\n');
     if (newline == std::string::npos) return false;
     std::string line = buffer_.substr(0, newline);
     buffer_.erase(0, newline + 1);
     if (Parse(line, message)) return true;
-    if (malformed) {
-      *malformed = line;
-      return false;
-    }
   }
 }
 

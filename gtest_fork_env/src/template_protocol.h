@@ -1,7 +1,5 @@
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
 #include <system_error>
 
@@ -37,9 +35,9 @@ class MessageReader {
   // Reads what `fd` has now (one read) into the buffer. Returns false at
   // end-of-file or on an error other than EAGAIN.
   bool Fill(int fd);
-  // The next complete message, if one has arrived; `malformed` is set for a
-  // line that is not one.
-  bool Next(TemplateMessage* message, std::string* malformed = nullptr);
+  // The next complete message, if one has arrived; a line that is not one
+  // is skipped.
+  bool Next(TemplateMessage* message);
 
  private:
   std::string buffer_;

@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <memory>
 #include <random>
 #include <utility>
 
 #include "openssl_api.h"
+#include "test_runner.h"
 #include "unique_fd.h"
 #include "watchdog.h"
 
@@ -192,12 +192,10 @@ void RemoveAtExit() {
 // Makes the private directory, and arranges that it goes when this process
 // ends in any way.
 std::string MakeDirectory(State& state) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  if (!base || !*base) base = std::getenv("TMPDIR");
-  if (!base || !*base) base = "/tmp";
-  std::string pattern = std::string(base) + "/gtest_fork_env-tls-XXXXXX";
+  const std::string base = TempDir();  // test_runner.h
+  std::string pattern = base + "/gtest_fork_env-tls-XXXXXX";
   if (!mkdtemp(pattern.data())) {  // mode 0700
-    return "cannot make a private directory in " + std::string(base) + ": " +
+    return "cannot make a private directory in " + base + ": " +
            LastError().message();
   }
   state.files.dir = pattern;

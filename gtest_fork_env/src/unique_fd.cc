@@ -75,11 +75,9 @@ SigpipeBlocker::~SigpipeBlocker() {
 
 UniqueFd OpenPidfd(pid_t pid) noexcept {
 #if defined(__linux__) && defined(SYS_pidfd_open)
+  // pidfd_open(2) sets close-on-exec itself.
   int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd >= 0) {
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    return UniqueFd(fd);
-  }
+  if (fd >= 0) return UniqueFd(fd);
 #endif
   (void)pid;
   return UniqueFd();

@@ -187,7 +187,6 @@ class ForkServerEnv : public ::testing::Environment {
   // Options::lazy_start: no server yet; the next host()/port()/url()/pid()
   // starts one.
   bool waiting_for_first_use_ = false;
-  bool started_once_ = false;           // since SetUp: later starts keep the port
   bool reported_in_this_test_ = false;  // a lazy start's failure, once per test
   pid_t owner_pid_ = -1;                // the process that ran SetUp
 };
