@@ -29,11 +29,19 @@ inline bool HasHttplibsOwnTaskQueue(const httplib::Server& server) {
   return server.new_task_queue.target_type() == httplibs_own;
 }
 
+// httplib's pool size. Its macro asks hardware_concurrency() twice, which
+// reads /sys/devices/system/cpu/online each time: the first call, before
+// Checkpoint(), keeps the answer for every clone.
+inline size_t HttplibWorkerCount() {
+  static const size_t count = CPPHTTPLIB_THREAD_POOL_COUNT;
+  return count;
+}
+
 // In a clone, httplib's own queue (all its workers at once) becomes an
 // OnDemandWorkerPool of the same maximum.
 inline void MakeWorkersOnDemandInAClone(httplib::Server& server, const ServerContext& context) {
   if (context.is_clone() && HasHttplibsOwnTaskQueue(server)) {
-    server.new_task_queue = [] { return new OnDemandWorkerPool(CPPHTTPLIB_THREAD_POOL_COUNT); };
+    server.new_task_queue = [] { return new OnDemandWorkerPool(HttplibWorkerCount()); };
   }
 }
 
@@ -115,6 +123,7 @@ inline int ServeHttplib(httplib::Server& server, ServerContext& context,
     return 1;
   }
   detail::HasHttplibsOwnTaskQueue(server);  // learns the type in the template
+  detail::HttplibWorkerCount();             // and the pool size
   context.NotifyListening(static_cast<uint16_t>(port));
   // The template (Scope::kTest, kTestSuite) stops here; each clone goes on.
   // Threads start only after it: the watcher's below, httplib's pool in
