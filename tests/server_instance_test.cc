@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "support/subprocess.h"
+#include "template_protocol.h"
 
 namespace {
 
@@ -26,7 +28,9 @@ using detail::Failure;
 using detail::Launch;
 using detail::ServerInstance;
 using std::chrono::milliseconds;
+using test_support::CountOf;
 using test_support::ProcessAlive;
+using test_support::ThreadsOf;
 using test_support::WaitUntil;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -87,6 +91,24 @@ Launch Function(std::function<int(ServerContext&)> function) {
 std::string ReadAll(const std::string& path) {
   std::ifstream file(path);
   return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+Options PerTest(const std::string& name) {
+  Options options = Named(name);
+  options.scope = Scope::kTest;
+  return options;
+}
+
+// Whether the current clone logs, within 5 s, that it serves in its unit's
+// data directory (AcceptUntilTerminated writes it after Checkpoint()).
+::testing::AssertionResult CloneServes(ServerInstance& server) {
+  const std::string serving = "serving in " + server.data_dir() + "\n";
+  if (WaitUntil([&] { return ReadAll(server.log_path()).find(serving) != std::string::npos; },
+                milliseconds(5000))) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "no \"" << serving << "\" in its log:\n"
+                                       << ReadAll(server.log_path());
 }
 
 TEST(ServerInstance, StartsAFunctionServerAndStopsIt) {
@@ -203,11 +225,7 @@ TEST(ServerInstance, TestScopeClonesATemplateOnOnePortWithFreshDataDirs) {
   EXPECT_EQ(access(first_dir.c_str(), F_OK), -1) << "the first unit's data dir was kept";
   // The clone writes it after Checkpoint() returns, maybe after the probe
   // passed (the shared socket queues the probe's connection).
-  const std::string serving = "serving in " + server.data_dir() + "\n";
-  EXPECT_TRUE(WaitUntil(
-      [&] { return ReadAll(server.log_path()).find(serving) != std::string::npos; },
-      milliseconds(5000)))
-      << ReadAll(server.log_path());
+  EXPECT_TRUE(CloneServes(server));
   EXPECT_FALSE(server.EndUnit(false, "test Two"));
   server.Finish(/*remove_temporary_files=*/true);
   EXPECT_FALSE(server.has_template());
@@ -230,6 +248,88 @@ TEST(ServerInstance, EndUnitReportsACrashedClone) {
   ASSERT_FALSE(server.Start(false));
   EXPECT_NE(server.pid(), clone);
   EXPECT_FALSE(server.EndUnit(false, "test Crash.Two"));
+  server.Finish(/*remove_temporary_files=*/true);
+}
+
+// While a unit runs, the template makes the next unit's clone (the spare),
+// which waits inside Checkpoint() and serves only once its unit starts.
+TEST(ServerInstance, TheNextUnitTakesTheSpareMadeDuringThisOne) {
+  ServerInstance server(PerTest("spared"), Function(AcceptUntilTerminated));
+  ASSERT_FALSE(server.Start(false));
+  const pid_t first = server.pid();
+  const pid_t spare = server.spare_pid();
+  ASSERT_GT(spare, 0);
+  EXPECT_NE(spare, first);
+  EXPECT_NE(spare, getpid());
+  EXPECT_EQ(ThreadsOf(spare), 1) << "a spare runs nothing while it waits";
+
+  ASSERT_FALSE(server.EndUnit(false, "test One"));
+  EXPECT_TRUE(ProcessAlive(spare)) << "ending a unit must leave the next unit's spare";
+  ASSERT_FALSE(server.Start(false));
+  EXPECT_EQ(server.pid(), spare);
+  EXPECT_TRUE(CloneServes(server));
+  const pid_t next_spare = server.spare_pid();
+  EXPECT_GT(next_spare, 0);
+  EXPECT_NE(next_spare, spare);
+  EXPECT_FALSE(server.EndUnit(false, "test Two"));
+  server.Finish(/*remove_temporary_files=*/true);
+  EXPECT_FALSE(ProcessAlive(next_spare)) << "Finish left the spare running or unreaped";
+}
+
+TEST(ServerInstance, ASpareThatDiedIsReplacedByAFreshClone) {
+  ServerInstance server(PerTest("lost_spare"), Function(AcceptUntilTerminated));
+  ASSERT_FALSE(server.Start(false));
+  const pid_t spare = server.spare_pid();
+  ASSERT_GT(spare, 0);
+  ASSERT_EQ(kill(spare, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        siginfo_t info{};
+        return waitid(P_PID, static_cast<id_t>(spare), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+               info.si_pid == spare;
+      },
+      milliseconds(5000)));
+  ASSERT_FALSE(server.EndUnit(false, "test One"));
+
+  ASSERT_FALSE(server.Start(false)) << "a dead spare failed the next unit";
+  EXPECT_NE(server.pid(), spare);
+  EXPECT_FALSE(ProcessAlive(spare)) << "the dead spare was not reaped";
+  EXPECT_TRUE(CloneServes(server));
+  EXPECT_FALSE(server.EndUnit(false, "test Two"));
+  server.Finish(/*remove_temporary_files=*/true);
+}
+
+// Only its own test process, with sigqueue, starts a spare: a stray signal
+// must not make a second process accept on the unit's socket.
+TEST(ServerInstance, ASpareIgnoresAGoFromAnyoneButItsTestProcess) {
+  ServerInstance server(PerTest("guarded_spare"), Function(AcceptUntilTerminated));
+  ASSERT_FALSE(server.Start(false));
+  const pid_t spare = server.spare_pid();
+  ASSERT_GT(spare, 0);
+  const pid_t stranger = fork();
+  ASSERT_GE(stranger, 0);
+  if (stranger == 0) {
+    union sigval value;
+    value.sival_int = 0;
+    _exit(sigqueue(spare, detail::SpareGoSignal(), value) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(stranger, &status, 0), stranger);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(kill(spare, detail::SpareGoSignal()), 0);  // from here, but not queued
+
+  EXPECT_FALSE(WaitUntil([&] { return CountOf(ReadAll(server.log_path()), "serving in") > 1; },
+                         milliseconds(300)))
+      << "the spare started on a stray signal:\n"
+      << ReadAll(server.log_path());
+  EXPECT_TRUE(ProcessAlive(spare));
+  ASSERT_FALSE(server.EndUnit(false, "test One"));
+  ASSERT_FALSE(server.Start(false));
+  EXPECT_EQ(server.pid(), spare);
+  EXPECT_TRUE(WaitUntil([&] { return CountOf(ReadAll(server.log_path()), "serving in") == 2; },
+                        milliseconds(5000)))
+      << ReadAll(server.log_path());
+  EXPECT_FALSE(server.EndUnit(false, "test Two"));
   server.Finish(/*remove_temporary_files=*/true);
 }
 

@@ -42,6 +42,7 @@ class Template {
 
   // Serves clone requests; returns only in a clone, with its data directory.
   std::string Run() {
+    test_process_ = getppid();
     CatchStopSignals();
     MessageReader reader;
     for (;;) {
@@ -54,17 +55,25 @@ class Template {
       if (!reader.Fill(control_fd_)) Exit();  // the test process is gone or done
       TemplateMessage order;
       while (reader.Next(&order)) {
-        if (order.kind != TemplateMessage::Kind::kClone) continue;
-        if (MakeClone()) return order.text;
+        const bool spare = order.kind == TemplateMessage::Kind::kSpare;
+        if (!spare && order.kind != TemplateMessage::Kind::kClone) continue;
+        if (!MakeClone()) continue;
+        if (spare) AwaitGo();
+        sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
+        return order.text;
       }
     }
   }
 
  private:
+  // Also blocks SpareGoSignal(), in the template and so in every clone from
+  // its first instruction: a go that comes before a spare waits for it is
+  // kept pending, not taken as a fatal signal.
   void CatchStopSignals() {
     sigset_t stops;
     sigemptyset(&stops);
     for (int signal : kStopSignal) sigaddset(&stops, signal);
+    sigaddset(&stops, SpareGoSignal());
     sigprocmask(SIG_BLOCK, &stops, &saved_mask_);
     struct sigaction action;
     std::memset(&action, 0, sizeof action);
@@ -75,9 +84,27 @@ class Template {
     }
   }
 
-  void RestoreSignals() {
+  // The signal mask stays as the template's until the clone returns (Run).
+  void RestoreSignalActions() {
     for (size_t i = 0; i < kStopSignals; ++i) sigaction(kStopSignal[i], &saved_actions_[i], nullptr);
-    sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
+  }
+
+  // Takes the go from the test process alone. Checks every 100 ms that the
+  // test process still lives: a spare whose test process was SIGKILLed
+  // before it could register it with its watchdog ends by itself.
+  void AwaitGo() {
+    sigset_t go;
+    sigemptyset(&go);
+    sigaddset(&go, SpareGoSignal());
+    for (;;) {
+      siginfo_t info;
+      struct timespec tick = {0, 100 * 1000 * 1000};
+      const int got = sigtimedwait(&go, &info, &tick);
+      if (got == SpareGoSignal() && info.si_code == SI_QUEUE && info.si_pid == test_process_) {
+        return;
+      }
+      if (getppid() != test_process_) _exit(1);
+    }
   }
 
   // True in the clone. In the template: reports the clone (or the error).
@@ -89,7 +116,7 @@ class Template {
       // Its own process group, as every server has: stopping it stops what
       // it started, and nothing of the template.
       setpgid(0, 0);
-      RestoreSignals();
+      RestoreSignalActions();
       close(control_fd_);
       for (int fd : clone_pidfds_) close(fd);
       return true;
@@ -134,6 +161,7 @@ class Template {
   static constexpr int kStopSignal[kStopSignals] = {SIGTERM, SIGINT, SIGHUP};
 
   int control_fd_;
+  pid_t test_process_ = -1;  // the parent of the template and of every clone
   sigset_t saved_mask_;
   struct sigaction saved_actions_[kStopSignals];
   std::vector<pid_t> clone_pids_;

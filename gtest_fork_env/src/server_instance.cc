@@ -216,8 +216,8 @@ Failure ServerInstance::PrepareStart() {
     }
   }
   if (auto failure = PrepareTls()) return failure;
-  if (data_dir_.empty()) {
-    if (auto error = data_dirs_.NewUnit(options_.name, template_.started(), &data_dir_)) {
+  if (data_dir_.empty() && !template_.started()) {  // a clone's comes with it
+    if (auto error = data_dirs_.NewUnit(options_.name, false, &data_dir_)) {
       return ExplainNotStarted("cannot make its data directory: " + error.message(),
                                "point TMPDIR at a writable place with room.");
     }
@@ -396,12 +396,8 @@ Failure ServerInstance::BecomeTemplate(UniqueFd control) {
   control_ = std::move(control);
   last_port_ = port_;
   // The template keeps the first directory, with what it wrote before its
-  // checkpoint; each clone works in a copy of it.
+  // checkpoint; each clone works in a copy of it (OrderClone).
   data_dir_.clear();
-  if (auto error = data_dirs_.NewUnit(options_.name, true, &data_dir_)) {
-    return ExplainNotStarted("cannot copy its data directory: " + error.message(),
-                             "point TMPDIR at a writable place with room.");
-  }
   Log().debug("server '{}' (pid {}) reached its checkpoint after {}: a template now",
               options_.name, last_pid_, FormatDuration(Clock::now() - started_at_));
   return StartClone();
@@ -472,29 +468,50 @@ bool ServerInstance::ProbeClone() const {
          options_.probe.kind == Probe::Kind::kPredicate;
 }
 
+// A unit's clone is the spare ordered when the unit before started, when it
+// is there and alive; a Restart inside a unit, whose clone must work in the
+// unit's own data directory, orders one.
 Failure ServerInstance::StartClone() {
   if (auto death = ExplainTemplateDeath()) return death;
   started_at_ = Clock::now();
   last_pid_ = -1;
   serving_clone_ = true;
+  CollectSpare();
+  if (!(data_dir_.empty() && TakeSpare())) {
+    if (auto failure = OrderClone()) return failure;
+  }
+  last_pid_ = process_.pid();
+  port_ = last_port_;
+  OrderSpare();
+  if (!ProbeClone()) return std::nullopt;
+  Readiness readiness = WaitUntilReady(-1, -1);
+  if (readiness.ready) return std::nullopt;
+  const auto ran = Clock::now() - started_at_;
+  std::optional<ExitStatus> status = process_.Peek();
+  process_.Stop(milliseconds(0));
+  port_ = 0;
+  return ExplainStartFailure(readiness, status, ran, {});
+}
+
+Failure ServerInstance::OrderClone() {
+  if (data_dir_.empty()) {
+    if (auto error = data_dirs_.NewUnit(options_.name, true, &data_dir_)) {
+      return ExplainNotStarted("cannot copy its data directory: " + error.message(),
+                               "point TMPDIR at a writable place with room.");
+    }
+  }
   if (auto error = SendMessage(control_.get(), {TemplateMessage::Kind::kClone, 0, data_dir_})) {
     return Explain("could not be asked for a clone: " + error.message(),
                    "read its log above; the template may be stuck or gone.");
   }
-  const auto deadline = ReadinessDeadline(started_at_ + options_.start_timeout);
   TemplateMessage reply;
-  while (!control_reader_.Next(&reply)) {
-    struct pollfd events[2] = {{control_.get(), POLLIN, 0}, {template_.exit_fd(), POLLIN, 0}};
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      return Explain("made no clone within start_timeout (" +
-                         FormatDuration(options_.start_timeout) + ").",
-                     "read its log above; raise Options::start_timeout if the machine is slow.");
-    }
-    RetryOnEintr([&] { return poll(events, template_.exit_fd() >= 0 ? 2 : 1,
-                                   static_cast<int>(left.count()) + 1); });
+  if (!AwaitReply(&reply)) {
     if (auto death = ExplainTemplateDeath()) return death;
-    if (events[0].revents) control_reader_.Fill(control_.get());
+    // Its late reply would be taken for the answer to the next request.
+    StopTemplate();
+    return Explain("made no clone within start_timeout (" +
+                       FormatDuration(options_.start_timeout) + "), so its template was stopped.",
+                   "read its log above; raise Options::start_timeout if the machine is slow.");
   }
   if (reply.kind != TemplateMessage::Kind::kPid) {
     return Explain("could not fork a clone: " + std::string(std::strerror(static_cast<int>(
@@ -506,16 +523,86 @@ Failure ServerInstance::StartClone() {
                        ", which this process cannot take charge of: " + error.message(),
                    "report this as a bug of gtest_fork_env.");
   }
-  last_pid_ = process_.pid();
-  port_ = last_port_;
-  if (!ProbeClone()) return std::nullopt;
-  Readiness readiness = WaitUntilReady(-1, -1);
-  if (readiness.ready) return std::nullopt;
-  const auto ran = Clock::now() - started_at_;
-  std::optional<ExitStatus> status = process_.Peek();
-  process_.Stop(milliseconds(0));
-  port_ = 0;
-  return ExplainStartFailure(readiness, status, ran, {});
+  return std::nullopt;
+}
+
+// The template's reply to the one request in flight. False when none came
+// within start_timeout or the template is gone (what it sent before it went
+// is still read).
+bool ServerInstance::AwaitReply(TemplateMessage* reply) {
+  const auto deadline = ReadinessDeadline(Clock::now() + options_.start_timeout);
+  while (!control_reader_.Next(reply)) {
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    struct pollfd events[2] = {{control_.get(), POLLIN, 0}, {template_.exit_fd(), POLLIN, 0}};
+    RetryOnEintr([&] { return poll(events, template_.exit_fd() >= 0 ? 2 : 1,
+                                   static_cast<int>(left.count()) + 1); });
+    if (events[0].revents) {
+      if (!control_reader_.Fill(control_.get())) return false;
+    } else if (template_.Peek()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Asks the template for the next unit's clone now, while this unit runs:
+// the fork and the template's round trip are then off the next test's
+// clock. Without room for its directory or a template to ask, the next
+// unit orders its own clone and reports what fails then.
+void ServerInstance::OrderSpare() {
+  if (!template_.started() || spare_.started() || spare_ordered_) return;
+  if (data_dirs_.NewUnit(options_.name, true, &spare_data_dir_)) return;
+  if (SendMessage(control_.get(), {TemplateMessage::Kind::kSpare, 0, spare_data_dir_})) {
+    data_dirs_.RemoveUnit(spare_data_dir_);
+    return;
+  }
+  spare_ordered_ = true;
+}
+
+// Reads the template's reply to OrderSpare and takes charge of the spare.
+void ServerInstance::CollectSpare() {
+  if (!spare_ordered_) return;
+  spare_ordered_ = false;
+  TemplateMessage reply;
+  const bool answered = AwaitReply(&reply);
+  if (answered && reply.kind == TemplateMessage::Kind::kPid &&
+      !spare_.Adopt(static_cast<pid_t>(reply.number))) {
+    return;
+  }
+  DropSpare();
+  if (!answered && template_.started() && !template_.Peek()) {
+    // Its late reply would be taken for the answer to the next request.
+    Log().warn("server '{}': its template made no spare clone within start_timeout ({}); "
+               "stopping it, the next start makes a new one",
+               options_.name, FormatDuration(options_.start_timeout));
+    StopTemplate();
+  }
+}
+
+// Makes the spare this unit's clone: false (and no spare) when it died
+// while it waited.
+bool ServerInstance::TakeSpare() {
+  if (!spare_.started()) return false;
+  if (spare_.Peek() || SendGo(spare_.pid())) {
+    Log().debug("server '{}': its spare clone {} is gone; ordering a clone", options_.name,
+                spare_.pid());
+    DropSpare();
+    return false;
+  }
+  process_ = std::move(spare_);
+  data_dir_ = std::move(spare_data_dir_);
+  spare_data_dir_.clear();
+  return true;
+}
+
+// Kills and reaps the spare (it waits inside Checkpoint(), with nothing to
+// lose) and removes its directory.
+void ServerInstance::DropSpare() {
+  CollectSpare();
+  if (spare_.started()) spare_.Stop(milliseconds(0));
+  if (!spare_data_dir_.empty()) data_dirs_.RemoveUnit(spare_data_dir_);
+  spare_data_dir_.clear();
 }
 
 Failure ServerInstance::ExplainTemplateDeath() {
@@ -533,6 +620,7 @@ Failure ServerInstance::ExplainTemplateDeath() {
 }
 
 void ServerInstance::StopTemplate() {
+  DropSpare();
   // End-of-file on its socket: it kills any clone it made and exits.
   control_.reset();
   control_reader_ = MessageReader();
@@ -612,6 +700,7 @@ std::error_code ServerInstance::Signal(int signal) {
 }
 
 Failure ServerInstance::EndUnit(bool keep_data, const std::string& during) {
+  CollectSpare();  // registers it with the watchdog before the next test
   // A crash just before the end of the test can be seen here first: the
   // client saw the connection close before the process was a zombie.
   Failure death = CheckAlive(during);

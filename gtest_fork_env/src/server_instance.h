@@ -117,6 +117,13 @@ class ServerInstance {
   bool WaitForExit(std::chrono::milliseconds timeout) {
     return !process_.started() || process_.WaitForExit(timeout).has_value();
   }
+  // The spare: a clone of the template made while this unit runs, waiting
+  // inside Checkpoint() to become the next unit's server. -1 when there is
+  // none (no template; not ordered yet; the template could not make it).
+  pid_t spare_pid() {
+    CollectSpare();
+    return spare_.pid();
+  }
   // Whether a template serves the clones (the server called Checkpoint()).
   bool has_template() const { return template_.started(); }
   const Options& options() const { return options_; }
@@ -155,6 +162,12 @@ class ServerInstance {
   Failure StartProcess(bool same_port);
   Failure StartOnce(uint16_t port, bool* port_was_taken);
   Failure StartClone();
+  Failure OrderClone();
+  bool AwaitReply(TemplateMessage* reply);
+  void OrderSpare();
+  void CollectSpare();
+  bool TakeSpare();
+  void DropSpare();
   Failure Spawn(uint16_t port, Channels& channels);
   Failure BecomeTemplate(UniqueFd control);
   Failure EndFailedStart(const Readiness& readiness, bool* port_was_taken);
@@ -204,6 +217,9 @@ class ServerInstance {
   PlaceholderLookup lookup_;
   Process process_;   // the server the tests use: a clone, under a template
   Process template_;  // the process that reached Checkpoint(), if any
+  Process spare_;     // a clone waiting in Checkpoint() for the next unit
+  std::string spare_data_dir_;
+  bool spare_ordered_ = false;  // asked for, the template's reply not read
   UniqueFd control_;  // the test process's end of the template protocol
   MessageReader control_reader_;
   Checkpointing checkpointing_ = Checkpointing::kUnknown;

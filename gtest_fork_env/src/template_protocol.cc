@@ -1,5 +1,6 @@
 #include "template_protocol.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,25 +15,29 @@ const char* KindName(TemplateMessage::Kind kind) {
     case TemplateMessage::Kind::kCheckpoint: return "checkpoint";
     case TemplateMessage::Kind::kThreads: return "threads";
     case TemplateMessage::Kind::kClone: return "clone";
+    case TemplateMessage::Kind::kSpare: return "spare";
     case TemplateMessage::Kind::kPid: return "pid";
     case TemplateMessage::Kind::kError: return "error";
   }
   return "";
 }
 
+bool CarriesText(TemplateMessage::Kind kind) {
+  return kind == TemplateMessage::Kind::kClone || kind == TemplateMessage::Kind::kSpare;
+}
+
 bool Parse(const std::string& line, TemplateMessage* message) {
   const std::string word = line.substr(0, line.find(' '));
   const std::string rest = line.size() > word.size() ? line.substr(word.size() + 1) : "";
   for (auto kind : {TemplateMessage::Kind::kCheckpoint, TemplateMessage::Kind::kThreads,
-                    TemplateMessage::Kind::kClone, TemplateMessage::Kind::kPid,
+                    TemplateMessage::Kind::kClone, TemplateMessage::Kind::kSpare,
+                    TemplateMessage::Kind::kPid,
                     TemplateMessage::Kind::kError}) {
     if (word != KindName(kind)) continue;
     message->kind = kind;
-    message->text = kind == TemplateMessage::Kind::kClone ? rest : std::string();
+    message->text = CarriesText(kind) ? rest : std::string();
     message->number = 0;
-    if (kind == TemplateMessage::Kind::kClone || kind == TemplateMessage::Kind::kCheckpoint) {
-      return true;
-    }
+    if (CarriesText(kind) || kind == TemplateMessage::Kind::kCheckpoint) return true;
     char* end = nullptr;
     message->number = std::strtol(rest.c_str(), &end, 10);
     return !rest.empty() && end && *end == '\0';
@@ -42,10 +47,19 @@ bool Parse(const std::string& line, TemplateMessage* message) {
 
 }  // namespace
 
+int SpareGoSignal() noexcept { return SIGRTMAX - 1; }
+
+std::error_code SendGo(pid_t pid) noexcept {
+  union sigval value;
+  value.sival_int = 0;
+  if (sigqueue(pid, SpareGoSignal(), value) != 0) return LastError();
+  return {};
+}
+
 std::error_code SendMessage(int fd, const TemplateMessage& message) noexcept {
   try {
     std::string line = KindName(message.kind);
-    if (message.kind == TemplateMessage::Kind::kClone) {
+    if (CarriesText(message.kind)) {
       line += " " + message.text;
     } else if (message.kind != TemplateMessage::Kind::kCheckpoint) {
       line += " " + std::to_string(message.number);

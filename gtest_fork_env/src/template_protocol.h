@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <system_error>
 
@@ -11,7 +13,11 @@
 //   server -> test   "threads <n>"      it reached Checkpoint() with n threads
 //                                       and cannot be a template; it exits
 //   test -> server   "clone <dir>"      fork a clone whose data_dir() is <dir>
-//   server -> test   "pid <n>"          the clone, a child of the test process
+//   test -> server   "spare <dir>"      the same, but the clone waits inside
+//                                       Checkpoint() until the test process
+//                                       sends it kSpareGoSignal (AwaitGo)
+//   server -> test   "pid <n>"          the clone (or spare), a child of the
+//                                       test process
 //   server -> test   "error <errno>"    the clone could not be made
 //
 // End-of-file from the test process means it is gone or done: the template
@@ -20,11 +26,21 @@
 namespace gtest_fork_env::detail {
 
 struct TemplateMessage {
-  enum class Kind { kCheckpoint, kThreads, kClone, kPid, kError };
+  enum class Kind { kCheckpoint, kThreads, kClone, kSpare, kPid, kError };
   Kind kind = Kind::kCheckpoint;
   long number = 0;   // threads, pid or errno
-  std::string text;  // the data directory of kClone
+  std::string text;  // the data directory of kClone and kSpare
 };
+
+// The signal that starts a spare, sent with sigqueue by the test process to
+// that spare alone. A realtime signal near SIGRTMAX, which nothing sends by
+// accident; the spare also checks the sender (AwaitGo). A signal, not a
+// line on a pipe: a spare then needs no descriptor of its own, and a spare
+// that died leaves nothing queued for the next one.
+int SpareGoSignal() noexcept;
+
+// Starts the spare `pid`. Errors: sigqueue's (ESRCH: it is gone).
+std::error_code SendGo(pid_t pid) noexcept;
 
 // Writes one message as a line. Errors: the write's errno.
 std::error_code SendMessage(int fd, const TemplateMessage& message) noexcept;
