@@ -15,7 +15,7 @@
 //   test -> server   "clone <dir>"      fork a clone whose data_dir() is <dir>
 //   test -> server   "spare <dir>"      the same, but the clone waits inside
 //                                       Checkpoint() until the test process
-//                                       sends it kSpareGoSignal (AwaitGo)
+//                                       sends it SpareGoSignal()
 //   server -> test   "pid <n>"          the clone (or spare), a child of the
 //                                       test process
 //   server -> test   "error <errno>"    the clone could not be made
