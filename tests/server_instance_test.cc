@@ -333,4 +333,25 @@ TEST(ServerInstance, ASpareIgnoresAGoFromAnyoneButItsTestProcess) {
   server.Finish(/*remove_temporary_files=*/true);
 }
 
+// A spare whose template died may be one the test process never heard of
+// (the template died before it reported it): it must end by itself, or it
+// would hold the listening socket, and so the port, for the rest of the run.
+TEST(ServerInstance, ASpareEndsWhenItsTemplateDies) {
+  ServerInstance server(PerTest("orphaned_spare"), Function(AcceptUntilTerminated));
+  ASSERT_FALSE(server.Start(false));
+  const pid_t spare = server.spare_pid();
+  ASSERT_GT(spare, 0);
+  ASSERT_EQ(kill(server.template_pid(), SIGKILL), 0);
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        siginfo_t info{};
+        return waitid(P_PID, static_cast<id_t>(spare), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+               info.si_pid == spare;
+      },
+      milliseconds(1000)))
+      << "the spare outlived its template by a second";
+  server.Finish(/*remove_temporary_files=*/true);
+  EXPECT_FALSE(ProcessAlive(spare));
+}
+
 }  // namespace

@@ -43,6 +43,7 @@ class Template {
   // Serves clone requests; returns only in a clone, with its data directory.
   std::string Run() {
     test_process_ = getppid();
+    template_pid_ = getpid();
     CatchStopSignals();
     MessageReader reader;
     for (;;) {
@@ -90,9 +91,12 @@ class Template {
   }
 
   // Takes the go from the test process alone. Checks every 100 ms that the
-  // test process still lives: a spare whose test process was SIGKILLed
-  // before it could register it with its watchdog ends by itself.
+  // test process and the template still live: a spare that nobody may
+  // know of (its test process was SIGKILLed before it registered the spare
+  // with its watchdog, or the template died before it reported the spare)
+  // ends by itself, and so frees the listening socket it shares.
   void AwaitGo() {
+    const UniqueFd template_exit = OpenPidfd(template_pid_);  // -1 without pidfds
     sigset_t go;
     sigemptyset(&go);
     sigaddset(&go, SpareGoSignal());
@@ -103,8 +107,13 @@ class Template {
       if (got == SpareGoSignal() && info.si_code == SI_QUEUE && info.si_pid == test_process_) {
         return;
       }
-      if (getppid() != test_process_) _exit(1);
+      if (getppid() != test_process_ || HasExited(template_exit.get())) _exit(1);
     }
+  }
+
+  static bool HasExited(int pidfd) {
+    struct pollfd event = {pidfd, POLLIN, 0};
+    return pidfd >= 0 && poll(&event, 1, 0) > 0;
   }
 
   // True in the clone. In the template: reports the clone (or the error).
@@ -162,6 +171,7 @@ class Template {
 
   int control_fd_;
   pid_t test_process_ = -1;  // the parent of the template and of every clone
+  pid_t template_pid_ = -1;
   sigset_t saved_mask_;
   struct sigaction saved_actions_[kStopSignals];
   std::vector<pid_t> clone_pids_;

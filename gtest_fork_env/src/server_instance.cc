@@ -538,10 +538,14 @@ bool ServerInstance::AwaitReply(TemplateMessage* reply) {
     RetryOnEintr([&] { return poll(events, template_.exit_fd() >= 0 ? 2 : 1,
                                    static_cast<int>(left.count()) + 1); });
     if (events[0].revents) {
-      if (!control_reader_.Fill(control_.get())) return false;
-    } else if (template_.Peek()) {
+      if (control_reader_.Fill(control_.get())) continue;
+      // End-of-file: the template closed its end or is exiting. The kernel
+      // closes a dying process's descriptors before it becomes a zombie:
+      // wait for that, so that the callers' Peek() sees the death.
+      template_.WaitForExit(std::min(left, milliseconds(1000)));
       return false;
     }
+    if (template_.Peek()) return false;
   }
   return true;
 }

@@ -126,6 +126,7 @@ class ServerInstance {
   }
   // Whether a template serves the clones (the server called Checkpoint()).
   bool has_template() const { return template_.started(); }
+  pid_t template_pid() const { return template_.pid(); }
   const Options& options() const { return options_; }
   uint16_t port() const { return port_; }
   pid_t pid() const { return process_.pid(); }
