@@ -242,7 +242,7 @@ TEST(ServerInstance, EndUnitReportsACrashedClone) {
   Failure failure = server.EndUnit(/*keep_data=*/false, "test Crash.One");
   ASSERT_TRUE(failure) << "a crashed clone went unreported";
   EXPECT_THAT(*failure, HasSubstr("server 'crashy' (pid " + std::to_string(clone)));
-  EXPECT_THAT(*failure, HasSubstr("test Crash.One"));
+  EXPECT_THAT(*failure, HasSubstr("died during test Crash.One"));
   EXPECT_THAT(*failure, HasSubstr("SIGABRT"));
   // The template survives: the next unit gets a fresh clone.
   ASSERT_FALSE(server.Start(false));

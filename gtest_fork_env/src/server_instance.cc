@@ -704,10 +704,10 @@ std::error_code ServerInstance::Signal(int signal) {
 }
 
 Failure ServerInstance::EndUnit(bool keep_data, const std::string& during) {
-  CollectSpare();  // registers it with the watchdog before the next test
   // A crash just before the end of the test can be seen here first: the
   // client saw the connection close before the process was a zombie.
-  Failure death = CheckAlive(during);
+  Failure death = CheckAlive("during " + during);
+  CollectSpare();  // registers it with the watchdog before the next test
   const auto ran = Clock::now() - started_at_;
   StopOutcome outcome = Stop();
   const ExitStatus& status = outcome.status;
