@@ -119,7 +119,11 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
       }
     }
     if (outcome.checkpointed || outcome.decisive) return outcome;
-    if (process_.Peek() || Clock::now() >= deadline) {
+    const bool exited = process_.Peek().has_value();
+    if (exited && !ReadWhatItLeft(notify_open ? notify_fd : -1, notice, control_fd, outcome)) {
+      return outcome;
+    }
+    if (exited || Clock::now() >= deadline) {
       outcome.waited_for = DescribeWait();
       return outcome;
     }
@@ -158,6 +162,21 @@ bool ServerInstance::AwaitCheckpoint(int control_fd, Readiness& outcome) {
   }
   checkpointing_ = Checkpointing::kNo;
   return true;
+}
+
+// A server that exited may have written its port or a template message
+// just before, after this wait last looked: read them, so that the message
+// says what it reported (a threaded checkpoint, say) and not what the wait
+// had seen. False when that ends the wait (as ReadControl).
+bool ServerInstance::ReadWhatItLeft(int notify_fd, std::string& notice, int control_fd,
+                                    Readiness& outcome) {
+  struct pollfd event = {notify_fd, POLLIN, 0};
+  bool open = notify_fd >= 0;
+  // Only when readable: a process the server started may still hold the pipe.
+  while (open && poll(&event, 1, 0) > 0 && port_ == 0) {
+    if (!ReadPortNotice(notify_fd, notice, open, outcome)) return false;
+  }
+  return control_fd < 0 || ReadControl(control_fd, outcome);
 }
 
 bool ServerInstance::ReadPortNotice(int notify_fd, std::string& notice, bool& open,

@@ -185,6 +185,7 @@ class ServerInstance {
   Readiness WaitUntilReady(int notify_fd, int control_fd);
   bool ReadPortNotice(int notify_fd, std::string& notice, bool& open, Readiness& outcome);
   bool ReadControl(int control_fd, Readiness& outcome);
+  bool ReadWhatItLeft(int notify_fd, std::string& notice, int control_fd, Readiness& outcome);
   bool AwaitCheckpoint(int control_fd, Readiness& outcome);
   std::string DescribeWait() const;
   std::string ProbeOnce();
