@@ -93,6 +93,13 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
 }
 
+// Whether the child `pid` has exited (it may not be reaped yet).
+bool HasExited(pid_t pid) {
+  siginfo_t info{};
+  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
 Options PerTest(const std::string& name) {
   Options options = Named(name);
   options.scope = Scope::kTest;
@@ -282,13 +289,7 @@ TEST(ServerInstance, ASpareThatDiedIsReplacedByAFreshClone) {
   const pid_t spare = server.spare_pid();
   ASSERT_GT(spare, 0);
   ASSERT_EQ(kill(spare, SIGKILL), 0);
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        siginfo_t info{};
-        return waitid(P_PID, static_cast<id_t>(spare), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-               info.si_pid == spare;
-      },
-      milliseconds(5000)));
+  ASSERT_TRUE(WaitUntil([&] { return HasExited(spare); }, milliseconds(5000)));
   ASSERT_FALSE(server.EndUnit(false, "test One"));
 
   ASSERT_FALSE(server.Start(false)) << "a dead spare failed the next unit";
@@ -342,13 +343,7 @@ TEST(ServerInstance, ASpareEndsWhenItsTemplateDies) {
   const pid_t spare = server.spare_pid();
   ASSERT_GT(spare, 0);
   ASSERT_EQ(kill(server.template_pid(), SIGKILL), 0);
-  EXPECT_TRUE(WaitUntil(
-      [&] {
-        siginfo_t info{};
-        return waitid(P_PID, static_cast<id_t>(spare), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-               info.si_pid == spare;
-      },
-      milliseconds(1000)))
+  EXPECT_TRUE(WaitUntil([&] { return HasExited(spare); }, milliseconds(1000)))
       << "the spare outlived its template by a second";
   server.Finish(/*remove_temporary_files=*/true);
   EXPECT_FALSE(ProcessAlive(spare));

@@ -111,6 +111,7 @@ class Template {
     }
   }
 
+  // Whether the process behind `pidfd` has exited (false for -1).
   static bool HasExited(int pidfd) {
     struct pollfd event = {pidfd, POLLIN, 0};
     return pidfd >= 0 && poll(&event, 1, 0) > 0;
@@ -142,9 +143,7 @@ class Template {
 
   void ForgetExitedClones() {
     for (size_t i = 0; i < clone_pids_.size();) {
-      struct pollfd event = {clone_pidfds_[i], POLLIN, 0};
-      const bool exited = clone_pidfds_[i] >= 0 && poll(&event, 1, 0) > 0;
-      if (!exited) {
+      if (!HasExited(clone_pidfds_[i])) {
         ++i;
         continue;
       }

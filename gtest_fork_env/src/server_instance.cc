@@ -574,7 +574,8 @@ void ServerInstance::CollectSpare() {
       !spare_.Adopt(static_cast<pid_t>(reply.number))) {
     return;
   }
-  DropSpare();
+  data_dirs_.RemoveUnit(spare_data_dir_);
+  spare_data_dir_.clear();
   if (!answered && template_.started() && !template_.Peek()) {
     // Its late reply would be taken for the answer to the next request.
     Log().warn("server '{}': its template made no spare clone within start_timeout ({}); "
