@@ -10,6 +10,8 @@
 #                                       cpp-httplib find module it uses and
 #                                       gtest_fork_env_discover_tests.cmake
 #   lib/libgtest_fork_env_server.a      what runs in a server process
+#   lib/gtest_fork_env/libgtest_fork_env_checkpoint.so
+#                                       Options::preload_checkpoint's library
 #   lib/pkgconfig/gtest_fork_env.pc, gtest_fork_env_server.pc
 #
 # Exported targets: gtest_fork_env::gtest_fork_env, gtest_fork_env::server
@@ -48,6 +50,9 @@ install(TARGETS ${_gtest_fork_env_targets}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# Options::preload_checkpoint's library, where the core looks for it.
+install(TARGETS gtest_fork_env_checkpoint
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/gtest_fork_env)
 # The source headers, then the generated version.h beside them.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/gtest_fork_env/include/gtest_fork_env
                   ${PROJECT_BINARY_DIR}/gtest_fork_env/include/gtest_fork_env

@@ -1,15 +1,18 @@
 #include "checkpoint.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -179,16 +182,38 @@ class Template {
 
 }  // namespace
 
-std::string BecomeTemplate(int control_fd) {
+bool BecomeTemplate(int control_fd, std::string* data_dir) {
   const size_t threads = CountThreads();
+  // The test process may have stopped listening (it gave up waiting for the
+  // checkpoint): EPIPE then, never SIGPIPE.
+  SigpipeBlocker no_sigpipe;
   if (threads > 1) {
     SendMessage(control_fd, {TemplateMessage::Kind::kThreads, static_cast<long>(threads), {}});
     std::fflush(nullptr);
     _exit(1);
   }
-  if (SendMessage(control_fd, {TemplateMessage::Kind::kCheckpoint, 0, {}})) _exit(1);
+  if (SendMessage(control_fd, {TemplateMessage::Kind::kCheckpoint, 0, {}})) {
+    close(control_fd);
+    return false;
+  }
   Template server_template(control_fd);
-  return server_template.Run();
+  *data_dir = server_template.Run();
+  return true;
+}
+
+int TakeTemplateChannel() noexcept {
+  const char* text = getenv(kTemplateFdVariable);
+  if (!text) return -1;
+  char* end = nullptr;
+  const long fd = std::strtol(text, &end, 10);
+  unsetenv(kTemplateFdVariable);
+  struct stat info;
+  if (end == text || *end != '\0' || fd < 3 || fd > 1 << 20 ||
+      fstat(static_cast<int>(fd), &info) != 0 || !S_ISSOCK(info.st_mode)) {
+    return -1;
+  }
+  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return static_cast<int>(fd);
 }
 
 size_t CountThreads() noexcept {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "checkpoint_library.h"
 #include "gtest_fork_env/url.h"
 #include "server_instance.h"
 #include "test_runner.h"
@@ -96,20 +97,27 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
   bool notify_open = notify_fd >= 0;
   auto pause = kFirstPause;
   tally_ = ProbeTally();
+  const bool exec = mode_ == Mode::kExec;
   for (;;) {
-    // Before the first probe of a server that may be on its way to
+    const bool awaiting = control_fd >= 0 && checkpointing_ == Checkpointing::kUnknown;
+    // Before the first probe of a server function that may be on its way to
     // Checkpoint(): a template never answers, and a probe that waits for an
-    // answer would wait in vain.
-    if (port_ != 0 && control_fd >= 0 && checkpointing_ == Checkpointing::kUnknown &&
-        !AwaitCheckpoint(control_fd, outcome)) {
+    // answer would wait in vain. (A program knows its port before it binds
+    // it: it is probed first.)
+    if (port_ != 0 && awaiting && !exec && !AwaitCheckpoint(control_fd, outcome)) {
       return outcome;
     }
-    if (port_ != 0 && !outcome.checkpointed) {
+    if (port_ != 0 && awaiting && options_.preload_checkpoint) {
+      if (!WatchPreload(outcome)) return outcome;
+    } else if (port_ != 0 && !outcome.checkpointed) {
       const bool long_left = Remaining(deadline) > milliseconds(1000);
       std::string failure = ProbeOnce();
       // A passing probe counts only while the server lives: a program that
       // daemonized can pass it from a process we do not watch.
       if (failure.empty() && !process_.Peek()) {
+        // A program that links the library checkpoints right after it
+        // listens (ServeHttplib does).
+        if (exec && awaiting && !AwaitCheckpoint(control_fd, outcome)) return outcome;
         outcome.ready = true;
         return outcome;
       }
@@ -125,6 +133,9 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
     }
     if (exited || Clock::now() >= deadline) {
       outcome.waited_for = DescribeWait();
+      if (!exited && awaiting && options_.preload_checkpoint) {
+        outcome.decisive = ExplainPreloadTimeout(outcome);
+      }
       return outcome;
     }
     // Wait for the port, a message, the child's exit or the next probe,
@@ -216,6 +227,17 @@ bool ServerInstance::ReadControl(int control_fd, Readiness& outcome) {
       outcome.checkpointed = true;
       return false;
     }
+    if (message.kind == TemplateMessage::Kind::kThreads && options_.preload_checkpoint) {
+      outcome.decisive = Explain(
+          "had " + std::to_string(message.number) +
+              " threads when it first waited for a connection, so the checkpoint library "
+              "(Options::preload_checkpoint) cannot make it a template: a forked copy of a "
+              "threaded process can inherit a lock that another thread holds, and hang. It "
+              "was not forked.",
+          "drop Options::preload_checkpoint, to start the program anew for each test; or "
+          "make it start its threads only after it accepts a connection.");
+      return false;
+    }
     if (message.kind == TemplateMessage::Kind::kThreads) {
       outcome.decisive = Explain(
           "reached ServerContext::Checkpoint() with " + std::to_string(message.number) +
@@ -228,6 +250,51 @@ bool ServerInstance::ReadControl(int control_fd, Readiness& outcome) {
     }
   }
   return true;
+}
+
+// Options::preload_checkpoint, before the checkpoint: the program is not
+// probed for readiness (a template never answers), only for whether it
+// listens; a program that listens without the checkpoint library loaded
+// will never become a template, and the start fails at once, saying why.
+bool ServerInstance::WatchPreload(Readiness& outcome) {
+  if (outcome.preload_loaded) return true;
+  if (!TcpConnectOnce(options_.host, port_, milliseconds(100)).ok || process_.Peek()) return true;
+  if (HasMapped(process_.pid(), checkpoint_library_)) {
+    outcome.preload_loaded = true;
+    return true;
+  }
+  if (process_.Peek()) return true;  // it exited meanwhile: the wait says how
+  std::string why = WhyNotPreloadable(process_.pid());
+  if (why.empty()) why = "the dynamic loader did not load it (is LD_PRELOAD reset on the way?)";
+  outcome.decisive = Explain(
+      "listens on " + options_.host + ":" + std::to_string(port_) +
+          ", but the checkpoint library (Options::preload_checkpoint) did not take hold in it: " +
+          why + ". It cannot become a template, and was stopped.",
+      "drop Options::preload_checkpoint, to start the program anew for each test; or link "
+      "gtest_fork_env's server library into it and call ServerContext::Checkpoint().");
+  return false;
+}
+
+// Options::preload_checkpoint: start_timeout ran out before the checkpoint,
+// with the program alive.
+std::string ServerInstance::ExplainPreloadTimeout(const Readiness& outcome) const {
+  const std::string within = " within start_timeout (" + FormatDuration(options_.start_timeout) + ")";
+  if (!outcome.preload_loaded && !HasMapped(process_.pid(), checkpoint_library_)) {
+    std::string why = WhyNotPreloadable(process_.pid());
+    if (why.empty()) why = "the dynamic loader did not load it";
+    return Explain("did not become a template" + within +
+                       ": the checkpoint library (Options::preload_checkpoint) did not take "
+                       "hold in it: " + why + ". It was killed.",
+                   "drop Options::preload_checkpoint, to start the program anew for each test.");
+  }
+  return Explain("never waited for a connection on a listening TCP socket" + within +
+                     ", so the checkpoint library (Options::preload_checkpoint) never made it "
+                     "a template. It was killed." +
+                     TestTimeoutNote(started_at_ + options_.start_timeout),
+                 "check that it listens on " + options_.host + ":" + std::to_string(port_) +
+                     " (its {port}) and waits there with accept, poll, select or epoll; raise "
+                     "Options::start_timeout if its warm-up takes longer; or drop "
+                     "preload_checkpoint to start it anew for each test.");
 }
 
 std::string ServerInstance::DescribeWait() const {

@@ -13,8 +13,13 @@
 
 namespace gtest_fork_env {
 
+// A context with no pipe to report to is made by a program's own code. In
+// exec mode under Scope::kTest or kTestSuite the library hands that program
+// the template protocol's socket: its Checkpoint() then makes it a template.
 ServerContext::ServerContext(std::string name, std::string host, uint16_t port, int notify_fd)
-    : name_(std::move(name)), host_(std::move(host)), port_(port), notify_fd_(notify_fd) {}
+    : name_(std::move(name)), host_(std::move(host)), port_(port), notify_fd_(notify_fd) {
+  if (notify_fd_ < 0) control_fd_ = detail::TakeTemplateChannel();
+}
 
 ServerContext::ServerContext(std::string name, std::string host, uint16_t port,
                              std::function<void(uint16_t)> on_listening)
@@ -22,6 +27,7 @@ ServerContext::ServerContext(std::string name, std::string host, uint16_t port,
       host_(std::move(host)),
       port_(port),
       notify_fd_(-1),
+      control_fd_(detail::TakeTemplateChannel()),
       on_listening_(std::move(on_listening)) {}
 
 void ServerContext::NotifyListening(uint16_t bound_port) {
@@ -50,9 +56,9 @@ void ServerContext::Checkpoint() {
   if (control_fd_ < 0) return;
   const int control_fd = control_fd_;
   control_fd_ = -1;
-  // Returns only in a clone; the template ends inside.
-  data_dir_ = detail::BecomeTemplate(control_fd);
-  is_clone_ = true;
+  // Returns only in a clone, or when no test process listens any more; the
+  // template ends inside.
+  is_clone_ = detail::BecomeTemplate(control_fd, &data_dir_);
 }
 
 std::function<void()> ServerContext::DetachListeningSocket(int listen_fd) {

@@ -13,6 +13,7 @@
 #include <iterator>
 
 #include "checkpoint.h"
+#include "checkpoint_library.h"
 #include "gtest_fork_env/url.h"
 #include "listen_socket.h"
 #include "logger.h"
@@ -165,11 +166,12 @@ SpawnRequest ServerInstance::MakeRequest(uint16_t port, const Channels& channels
   if (mode_ == Mode::kExec) {
     for (const std::string& arg : launch_.argv) request.argv.push_back(Expand(arg, port, error));
     request.env = std::move(env);
-    request.working_dir = options_.working_dir;
+    request.working_dir = Expand(options_.working_dir, port, error);
     if (activation_socket_) {
       request.listen_fds.push_back(activation_socket_.get());
       request.listen_fd_names = options_.name;
     }
+    AddTemplateChannel(control_child, request);
   } else if (mode_ == Mode::kReexec) {
     request.argv = OwnCommandLine();
     request.program = "/proc/self/exe";
@@ -196,6 +198,44 @@ SpawnRequest ServerInstance::MakeRequest(uint16_t port, const Channels& channels
   return request;
 }
 
+// Exec mode under Scope::kTest or kTestSuite: the program's end of the
+// template protocol, which its ServerContext (or the preloaded checkpoint
+// library) takes from the environment (template_protocol.h).
+void ServerInstance::AddTemplateChannel(int control_child, SpawnRequest& request) const {
+  if (control_child < 0) return;
+  request.inherit_fds.push_back(control_child);
+  request.env.push_back(std::string(kTemplateFdVariable) + "=" + std::to_string(control_child));
+  request.env.push_back(std::string(kDataDirVariable) + "=" + data_dir_);
+  if (options_.preload_checkpoint) request.env.push_back(PreloadEntry(checkpoint_library_));
+}
+
+// Options::preload_checkpoint needs a program, a scope with clones and the
+// checkpoint library.
+Failure ServerInstance::CheckPreload() {
+  if (!options_.preload_checkpoint || !checkpoint_library_.empty()) return std::nullopt;
+  if (launch_.argv.empty()) {
+    return ExplainNotStarted("Options::preload_checkpoint is for a program (exec mode), and "
+                             "this server is a function",
+                             "drop preload_checkpoint: a server function becomes a template "
+                             "at ServerContext::Checkpoint() (ServeHttplib calls it).");
+  }
+  if (options_.scope == Scope::kBinary) {
+    return ExplainNotStarted("Options::preload_checkpoint clones a warm program for each test "
+                             "or suite, and the scope is Scope::kBinary",
+                             "set Options::scope to Scope::kTest or kTestSuite, or drop "
+                             "preload_checkpoint.");
+  }
+  std::string looked_in;
+  checkpoint_library_ = FindCheckpointLibrary(&looked_in);
+  if (!checkpoint_library_.empty()) return std::nullopt;
+  return ExplainNotStarted("Options::preload_checkpoint: the checkpoint library "
+                           "libgtest_fork_env_checkpoint.so is not there (looked in " +
+                               looked_in + ")",
+                           "install gtest_fork_env again (it installs the library in "
+                           "lib/gtest_fork_env/), or point " +
+                               std::string(kCheckpointLibraryVariable) + " at it.");
+}
+
 Failure ServerInstance::Start(bool same_port) {
   exit_expected_ = false;
   if (auto failure = PrepareStart()) return failure;
@@ -216,6 +256,7 @@ Failure ServerInstance::PrepareStart() {
     }
   }
   if (auto failure = PrepareTls()) return failure;
+  if (auto failure = CheckPreload()) return failure;
   if (data_dir_.empty() && !template_.started()) {  // a clone's comes with it
     if (auto error = data_dirs_.NewUnit(options_.name, false, &data_dir_)) {
       return ExplainNotStarted("cannot make its data directory: " + error.message(),
@@ -319,10 +360,11 @@ ServerInstance::Mode ServerInstance::ChooseMode(size_t threads) const {
   return mode == SpawnMode::kReexec ? Mode::kReexec : Mode::kFork;
 }
 
-// A server function under Scope::kTest or kTestSuite may become a template.
+// A server under Scope::kTest or kTestSuite may become a template: a
+// function, a program that links the library and calls Checkpoint(), or a
+// program with the checkpoint library preloaded.
 bool ServerInstance::WantsTemplate() const {
-  return options_.scope != Scope::kBinary && mode_ != Mode::kExec &&
-         checkpointing_ != Checkpointing::kNo;
+  return options_.scope != Scope::kBinary && checkpointing_ != Checkpointing::kNo;
 }
 
 Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {

@@ -158,6 +158,7 @@ class ServerInstance {
     bool checkpointed = false;   // it became a template
     std::string waited_for;      // when not ready: what was waited for, and seen
     Failure decisive;            // a failure that needs no further explaining
+    bool preload_loaded = false;  // the checkpoint library was seen in the program
   };
 
   Failure StartProcess(bool same_port);
@@ -173,6 +174,8 @@ class ServerInstance {
   Failure BecomeTemplate(UniqueFd control);
   Failure EndFailedStart(const Readiness& readiness, bool* port_was_taken);
   Failure PrepareStart();
+  Failure CheckPreload();
+  void AddTemplateChannel(int control_child, SpawnRequest& request) const;
   Mode ChooseMode(size_t threads) const;
   bool WantsTemplate() const;
   SpawnRequest MakeRequest(uint16_t port, const Channels& channels, std::string* error);
@@ -187,6 +190,8 @@ class ServerInstance {
   bool ReadControl(int control_fd, Readiness& outcome);
   bool ReadWhatItLeft(int notify_fd, std::string& notice, int control_fd, Readiness& outcome);
   bool AwaitCheckpoint(int control_fd, Readiness& outcome);
+  bool WatchPreload(Readiness& outcome);
+  std::string ExplainPreloadTimeout(const Readiness& outcome) const;
   std::string DescribeWait() const;
   std::string ProbeOnce();
   std::string ProbeLogLine();
@@ -231,6 +236,7 @@ class ServerInstance {
   UniqueFd activation_socket_;
   uint16_t activation_port_ = 0;
   TlsFiles tls_;              // Options::tls
+  std::string checkpoint_library_;  // Options::preload_checkpoint: its path
   std::string probe_reason_;  // the last failed probe that advised something,
   std::string probe_advice_;  // and its advice ("" when none did)
   uint16_t port_ = 0;         // where the server listens now; 0 when down

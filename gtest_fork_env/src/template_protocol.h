@@ -22,8 +22,18 @@
 //
 // End-of-file from the test process means it is gone or done: the template
 // kills its clones and exits.
+//
+// A program in exec mode finds its end of the protocol in its environment:
+//   GTEST_FORK_ENV_TEMPLATE_FD=<n>   the socket, inherited as descriptor n
+//   GTEST_FORK_ENV_DATA_DIR=<dir>    set in each clone to its data directory
+//                                    (by the checkpoint library; a program
+//                                    that links the library asks
+//                                    ServerContext::data_dir())
 
 namespace gtest_fork_env::detail {
+
+constexpr const char* kTemplateFdVariable = "GTEST_FORK_ENV_TEMPLATE_FD";
+constexpr const char* kDataDirVariable = "GTEST_FORK_ENV_DATA_DIR";
 
 struct TemplateMessage {
   enum class Kind { kCheckpoint, kThreads, kClone, kSpare, kPid, kError };

@@ -2,10 +2,16 @@
 // subprocess. Its server counts its warm-ups in a file, keeps a value in
 // memory and files in its data directory, and crashes on request.
 //
-//   per_test_scope <marker> [--scope=suite] [--spawn=reexec]
+//   per_test_scope <marker> [--scope=suite]
+//       [--spawn=reexec|exec-linked|exec-preload]
 //       [--warmup-file=PATH] [--thread-before-checkpoint] [--no-checkpoint]
 //       [--start-timeout-ms=N]
 //       [gtest flags]
+//
+// --spawn=exec-linked runs the same server as a program of its own that
+// links gtest_fork_env's server side (LINKED_SERVER); --spawn=exec-preload
+// runs it as an unmodified Python program (KV_SERVER_PY) with
+// Options::preload_checkpoint.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -19,6 +25,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest_fork_env/fork_server_env.h>
 #include <gtest_fork_env/httplib_server.h>
@@ -136,6 +143,24 @@ TEST(Hang, UntilKilled) {
 
 }  // namespace
 
+// The server as a function, or as one of the two programs.
+ForkServerEnv* MakeEnv(int argc, char** argv, Options options) {
+  std::vector<std::string> program;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--spawn=exec-linked") program = {LINKED_SERVER};
+    if (arg == "--spawn=exec-preload") {
+      program = {"/usr/bin/python3", KV_SERVER_PY};
+      options.preload_checkpoint = true;
+    }
+  }
+  if (program.empty()) return new ForkServerEnv(Serve, options);
+  program.insert(program.end(), {"--port", "{port}"});
+  if (!g_warmup_file.empty()) program.insert(program.end(), {"--warmup-file", g_warmup_file});
+  if (g_thread_before_checkpoint) program.push_back("--thread-before-checkpoint");
+  return ForkServerEnv::Exec(program, options);
+}
+
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   Options options;
@@ -154,6 +179,6 @@ int main(int argc, char** argv) {
     }
   }
   g_env = static_cast<ForkServerEnv*>(
-      ::testing::AddGlobalTestEnvironment(new ForkServerEnv(Serve, options)));
+      ::testing::AddGlobalTestEnvironment(MakeEnv(argc, argv, options)));
   return RUN_ALL_TESTS();
 }

@@ -134,7 +134,9 @@ struct Options {
   // "NAME=value" entries added to the server's environment. Placeholders are
   // replaced, as in ForkServerEnv::Exec's arguments.
   std::vector<std::string> env;
-  // Exec mode: the program's working directory; empty keeps the test's.
+  // Exec mode: the program's working directory; empty keeps the test's. Placeholders
+  // are replaced: "{data_dir}" with preload_checkpoint makes each clone work
+  // in its own data directory.
   std::string working_dir;
   // Exec mode: the library binds a listening socket itself and hands it to
   // the program as descriptor 3, with LISTEN_FDS=1, LISTEN_PID and
@@ -146,6 +148,23 @@ struct Options {
   // program that then exits during start-up saying "Address already in use"
   // is started again on a fresh port, up to this many times.
   int port_retries = 3;
+  // Exec mode, Scope::kTest or kTestSuite: warm clones of a program that
+  // does not link gtest_fork_env. The library preloads its checkpoint
+  // library into the program (LD_PRELOAD; installed with the library, found
+  // without configuration), and the program becomes the template the first
+  // time it waits for a connection on a listening TCP socket (accept, or a
+  // poll, select or epoll wait that includes such a socket): everything
+  // before that runs once, and each test gets a copy-on-write clone of the
+  // process from that point, as a server function's clone returns from
+  // Checkpoint(). The clone finds its data directory in
+  // $GTEST_FORK_ENV_DATA_DIR, and nothing it executes inherits the preload.
+  // Errors (SetUp fails at once, naming the server): the program has more
+  // than one thread when it first waits (redis-server, Node: start such
+  // programs anew for each test, without this option); it is statically
+  // linked or set-user-ID, so the loader preloads nothing; it never waits on
+  // a listening socket within start_timeout. A program that links the
+  // library and calls ServerContext::Checkpoint() needs no option.
+  bool preload_checkpoint = false;
 
   // --- HTTPS (docs/https.md) ---
   // Makes a throwaway CA and a server certificate for the test binary (once,
