@@ -98,6 +98,14 @@ INSTANTIATE_TEST_SUITE_P(
                       IsolationCase{"ShuffledOtherwise", {"--gtest_shuffle", "--gtest_random_seed=3"}},
                       IsolationCase{"Repeated", {"--gtest_repeat=3"}},
                       IsolationCase{"Reexecuted", {"--spawn=reexec"}},
+                      IsolationCase{"LinkedProgram", {"--spawn=exec-linked"}},
+                      IsolationCase{"LinkedProgramShuffled",
+                                    {"--spawn=exec-linked", "--gtest_shuffle", "--gtest_random_seed=5"}},
+                      IsolationCase{"LinkedProgramRepeated", {"--spawn=exec-linked", "--gtest_repeat=3"}},
+                      IsolationCase{"PreloadedProgram", {"--spawn=exec-preload"}},
+                      IsolationCase{"PreloadedProgramShuffled",
+                                    {"--spawn=exec-preload", "--gtest_shuffle", "--gtest_random_seed=5"}},
+                      IsolationCase{"PreloadedProgramRepeated", {"--spawn=exec-preload", "--gtest_repeat=3"}},
                       IsolationCase{"NeverCheckpointed", {"--no-checkpoint"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
@@ -182,6 +190,99 @@ TEST(Scope, KilledBinaryLeavesNeitherTemplateNorClone) {
   EXPECT_EQ(result.signal, 9) << result.output;
   EXPECT_THAT(result.output, HasSubstr("hanging in pid"));
 }
+
+// The same contract for programs: one that links the server side and
+// reaches Checkpoint() through ServeHttplib, and an unmodified Python one
+// with Options::preload_checkpoint.
+struct ProgramCase {
+  const char* name;
+  const char* spawn;
+  const char* threads_message;  // what a threaded template is told
+};
+
+void PrintTo(const ProgramCase& program_case, std::ostream* out) { *out << program_case.name; }
+
+class ProgramScope : public ::testing::TestWithParam<ProgramCase> {
+ protected:
+  RunResult Run(std::vector<std::string> args, RunOptions options = {}) {
+    args.insert(args.begin(), GetParam().spawn);
+    return RunScenario(std::move(args), std::move(options));
+  }
+};
+
+TEST_P(ProgramScope, WarmsUpOnceForAllTests) {
+  const std::string counter = TempPath(std::string("program-warmups-") + GetParam().name);
+  RunResult result = Run({"--warmup-file=" + counter, "--gtest_filter=Isolation.*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(LinesIn(counter), 1u) << result.output;
+  unlink(counter.c_str());
+}
+
+TEST_P(ProgramScope, ListingTheTestsStartsNothing) {
+  const std::string counter = TempPath(std::string("program-listed-") + GetParam().name);
+  RunResult result = Run({"--warmup-file=" + counter, "--gtest_list_tests"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(access(counter.c_str(), F_OK), -1) << "a server was started";
+}
+
+TEST_P(ProgramScope, CrashFailsOnlyTheTestItHappenedIn) {
+  RunResult result = Run({"--gtest_filter=Crash.*"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Crash.ServerDiesDuringThisTest"));
+  EXPECT_THAT(result.output, HasSubstr("[       OK ] Crash.NextTestGetsAFreshServer"));
+  EXPECT_THAT(result.output, HasSubstr("died during test Crash.ServerDiesDuringThisTest"));
+  EXPECT_THAT(result.output, HasSubstr("SIGABRT"));
+  EXPECT_THAT(result.output, HasSubstr("crashing as asked"));
+  EXPECT_EQ(CountOf(result.output, "1 FAILED TEST"), 1u) << result.output;
+}
+
+TEST_P(ProgramScope, ThreadedTemplateFailsAtOnceNamingTheThreads) {
+  RunOptions options;
+  options.timeout = milliseconds(30000);
+  RunResult result = Run({"--thread-before-checkpoint", "--start-timeout-ms=600000",
+                          "--gtest_filter=Isolation.First"},
+                         options);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr(GetParam().threads_message));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Isolation.First"));
+}
+
+TEST_P(ProgramScope, LostTemplateIsNamedInTheNextTest) {
+  const std::string counter = TempPath(std::string("program-lost-") + GetParam().name);
+  RunResult result = Run({"--warmup-file=" + counter, "--gtest_filter=LostTemplate.*"});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  std::ifstream file(counter);
+  std::string template_pid;
+  ASSERT_TRUE(file >> template_pid) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("server 'scoped' (pid " + template_pid + ", exec mode"));
+  EXPECT_THAT(result.output, HasSubstr("is gone: its template was killed by SIGKILL"));
+  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] LostTemplate.NextTestGetsNoClone"));
+  unlink(counter.c_str());
+}
+
+TEST_P(ProgramScope, SuiteScopeSharesAServerWithinASuiteOnly) {
+  RunResult result = Run({"--scope=suite", "--gtest_filter=SuiteA.*:SuiteB.*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("[  PASSED  ] 3 tests."));
+}
+
+TEST_P(ProgramScope, KilledBinaryLeavesNeitherTemplateNorClone) {
+  RunOptions options;
+  options.kill_when = [](const std::string& output) {
+    return output.find("hanging in pid") != std::string::npos;
+  };
+  RunResult result = Run({"--gtest_filter=Hang.*"}, options);  // checks what is left
+  EXPECT_EQ(result.signal, 9) << result.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Programs, ProgramScope,
+    ::testing::Values(
+        ProgramCase{"Linked", "--spawn=exec-linked",
+                    "reached ServerContext::Checkpoint() with 2 threads"},
+        ProgramCase{"Preloaded", "--spawn=exec-preload",
+                    "had 2 threads when it first waited for a connection"}),
+    [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 

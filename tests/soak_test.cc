@@ -118,17 +118,18 @@ TEST(Soak, TwoThousandSetUpTearDownCyclesLeakNothing) {
   EXPECT_EQ(after.temp_files, 0u);
 }
 
-// Scope::kTest: 2,000 per-test cycles (the last test's clone stopped and
-// reaped, a fresh clone of the template made) in one test process.
-TEST(Soak, TwoThousandPerTestClonesLeakNothing) {
+// Scope::kTest: `cycles` per-test cycles (the last test's clone stopped
+// and reaped, a fresh clone of the template made) in one test process, of
+// the server `launch` names; `hello` is what its GET `path` answers.
+void SoakClones(const gtest_fork_env::detail::Launch& launch, const std::string& name,
+                int cycles, const std::string& path, const std::string& hello) {
   const std::string temp_dir = MakeTempDir();
   ASSERT_FALSE(temp_dir.empty());
   setenv("TMPDIR", temp_dir.c_str(), 1);
   gtest_fork_env::Options options;
-  options.name = "soak-clones";
+  options.name = name;
   options.scope = gtest_fork_env::Scope::kTest;
-  gtest_fork_env::detail::Launch launch;
-  launch.function = scenarios::ServeHello;
+  options.preload_checkpoint = !launch.argv.empty() && launch.argv[0] == "/usr/bin/python3";
   gtest_fork_env::detail::ServerInstance server(options, launch);
   ASSERT_FALSE(server.Start(false));
   ASSERT_TRUE(server.has_template());
@@ -140,16 +141,15 @@ TEST(Soak, TwoThousandPerTestClonesLeakNothing) {
   ASSERT_GT(server.spare_pid(), 0);
   const Counts before = Measure(temp_dir);
   const size_t data_dirs_before = CountEntries(temp_dir);
-  constexpr int kCycles = 2000;
   int answered = 0;
   std::set<pid_t> pids;
-  for (int cycle = 0; cycle < kCycles && !::testing::Test::HasFailure(); ++cycle) {
+  for (int cycle = 0; cycle < cycles && !::testing::Test::HasFailure(); ++cycle) {
     EXPECT_FALSE(server.EndUnit(false, "cycle " + std::to_string(cycle)));
     EXPECT_FALSE(server.Start(true));
     pids.insert(server.pid());
     if (cycle % 100 == 0) {
       httplib::Client client(server.options().host, server.port());
-      if (auto answer = client.Get("/hello")) answered += answer->body == "hello from soak-clones";
+      if (auto answer = client.Get(path)) answered += answer->body == hello;
     }
   }
   EXPECT_GT(server.spare_pid(), 0);
@@ -158,17 +158,37 @@ TEST(Soak, TwoThousandPerTestClonesLeakNothing) {
   server.Finish(true);
   unsetenv("TMPDIR");
   std::printf(
-      "after %d per-test clones: descriptors %zu -> %zu, threads %zu -> %zu, children %zu -> "
-      "%zu, entries in TMPDIR %zu -> %zu, distinct clone pids %zu\n",
-      kCycles, before.fds, after.fds, before.threads, after.threads, before.children,
-      after.children, data_dirs_before, data_dirs_after, pids.size());
+      "after %d per-test clones of %s: descriptors %zu -> %zu, threads %zu -> %zu, children "
+      "%zu -> %zu, entries in TMPDIR %zu -> %zu, distinct clone pids %zu\n",
+      cycles, name.c_str(), before.fds, after.fds, before.threads, after.threads,
+      before.children, after.children, data_dirs_before, data_dirs_after, pids.size());
   std::system(("rm -rf '" + temp_dir + "'").c_str());
-  EXPECT_EQ(answered, kCycles / 100);
+  EXPECT_EQ(answered, (cycles + 99) / 100);
   EXPECT_EQ(after.fds, before.fds);
   EXPECT_EQ(after.threads, before.threads);
   EXPECT_EQ(after.children, before.children);  // the template, a clone, its spare, the watchdog
   EXPECT_EQ(data_dirs_after, data_dirs_before);
-  EXPECT_EQ(pids.size(), static_cast<size_t>(kCycles));
+  EXPECT_EQ(pids.size(), static_cast<size_t>(cycles));
+}
+
+TEST(Soak, TwoThousandPerTestClonesLeakNothing) {
+  gtest_fork_env::detail::Launch launch;
+  launch.function = scenarios::ServeHello;
+  SoakClones(launch, "soak-clones", 2000, "/hello", "hello from soak-clones");
+}
+
+// A program that links the server side, in exec mode.
+TEST(Soak, OneThousandPerTestClonesOfALinkedProgramLeakNothing) {
+  gtest_fork_env::detail::Launch launch;
+  launch.argv = {LINKED_SERVER, "--port", "{port}"};
+  SoakClones(launch, "soak-linked", 1000, "/value", "unset");
+}
+
+// An unmodified Python program under Options::preload_checkpoint.
+TEST(Soak, OneThousandPerTestClonesOfAPreloadedProgramLeakNothing) {
+  gtest_fork_env::detail::Launch launch;
+  launch.argv = {"/usr/bin/python3", KV_SERVER_PY, "--port", "{port}"};
+  SoakClones(launch, "soak-preloaded", 1000, "/value", "unset");
 }
 
 TEST(Soak, FiveHundredTestProcessesUnderCtestAtOnce) {
