@@ -28,19 +28,9 @@ using test_support::UniqueMarker;
 using test_support::WaitUntil;
 using ::testing::HasSubstr;
 
-// Runs a scenario binary with a unique marker argument and checks that,
-// within one second of its end, no process carrying the marker is left.
 RunResult RunBinary(const std::string& binary, std::vector<std::string> args,
                     RunOptions options = {}) {
-  const std::string marker = UniqueMarker();
-  std::vector<std::string> argv = {binary, marker};
-  argv.insert(argv.end(), args.begin(), args.end());
-  RunResult result = test_support::Run(argv, options);
-  EXPECT_FALSE(result.timed_out) << result.output;
-  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithArgument(marker).empty(); }, milliseconds(1000)))
-      << "processes left behind: " << ProcessesWithArgument(marker).size() << "\n"
-      << result.output;
-  return result;
+  return test_support::RunLeavingNothing(binary, std::move(args), options);
 }
 
 RunResult RunScenario(std::vector<std::string> args, RunOptions options = {}) {

@@ -66,15 +66,16 @@ std::string PreloadEntry(const std::string& library) {
   return entry;
 }
 
-bool HasMapped(pid_t pid, const std::string& library) {
+std::optional<bool> HasMapped(pid_t pid, const std::string& library) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
+  bool any = false;
+  for (std::string line; std::getline(maps, line); any = true) {
     if (line.size() >= library.size() &&
         line.compare(line.size() - library.size(), library.size(), library) == 0) {
       return true;
     }
   }
+  if (!any) return std::nullopt;
   return false;
 }
 

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 // The test process's side of Options::preload_checkpoint: where the
@@ -22,8 +23,10 @@ std::string FindCheckpointLibrary(std::string* looked_in);
 // anything.
 std::string PreloadEntry(const std::string& library);
 
-// Whether the running process `pid` has `library` mapped.
-bool HasMapped(pid_t pid, const std::string& library);
+// Whether the running process `pid` has `library` mapped; no value when
+// that cannot be told (no /proc, or the process is exiting: an exiting
+// process's map is empty).
+std::optional<bool> HasMapped(pid_t pid, const std::string& library);
 
 // Why the dynamic loader would not preload anything into the program that
 // `pid` runs: "it is statically linked", "it is set-user-ID"; "" when

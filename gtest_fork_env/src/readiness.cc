@@ -108,7 +108,7 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
       return outcome;
     }
     if (port_ != 0 && awaiting && options_.preload_checkpoint) {
-      if (!WatchPreload(outcome)) return outcome;
+      if (!WatchPreload(control_fd, outcome)) return outcome;
     } else if (port_ != 0 && !outcome.checkpointed) {
       const bool long_left = Remaining(deadline) > milliseconds(1000);
       std::string failure = ProbeOnce();
@@ -256,14 +256,18 @@ bool ServerInstance::ReadControl(int control_fd, Readiness& outcome) {
 // probed for readiness (a template never answers), only for whether it
 // listens; a program that listens without the checkpoint library loaded
 // will never become a template, and the start fails at once, saying why.
-bool ServerInstance::WatchPreload(Readiness& outcome) {
+bool ServerInstance::WatchPreload(int control_fd, Readiness& outcome) {
   if (outcome.preload_loaded) return true;
   if (!TcpConnectOnce(options_.host, port_, milliseconds(100)).ok || process_.Peek()) return true;
-  if (HasMapped(process_.pid(), checkpoint_library_)) {
-    outcome.preload_loaded = true;
+  const std::optional<bool> mapped = HasMapped(process_.pid(), checkpoint_library_);
+  if (mapped.value_or(true)) {
+    outcome.preload_loaded = mapped.has_value();
     return true;
   }
-  if (process_.Peek()) return true;  // it exited meanwhile: the wait says how
+  // What it reported just before (its threads, say) tells more, and an exit
+  // meanwhile is for the wait to explain.
+  if (!ReadControl(control_fd, outcome)) return false;
+  if (process_.Peek()) return true;
   std::string why = WhyNotPreloadable(process_.pid());
   if (why.empty()) why = "the dynamic loader did not load it (is LD_PRELOAD reset on the way?)";
   outcome.decisive = Explain(
@@ -279,7 +283,7 @@ bool ServerInstance::WatchPreload(Readiness& outcome) {
 // with the program alive.
 std::string ServerInstance::ExplainPreloadTimeout(const Readiness& outcome) const {
   const std::string within = " within start_timeout (" + FormatDuration(options_.start_timeout) + ")";
-  if (!outcome.preload_loaded && !HasMapped(process_.pid(), checkpoint_library_)) {
+  if (!outcome.preload_loaded && !HasMapped(process_.pid(), checkpoint_library_).value_or(true)) {
     std::string why = WhyNotPreloadable(process_.pid());
     if (why.empty()) why = "the dynamic loader did not load it";
     return Explain("did not become a template" + within +

@@ -4,7 +4,7 @@ makes it a template when it first waits for a connection. The routes are
 the per_test_scope scenario's, plus what the preload tests look at.
 
   kv_server.py --port N [--warmup-file PATH] [--warmup-entries N]
-               [--thread-before-checkpoint] [--threading]
+               [--thread-before-checkpoint] [--threading] [--marker M]
 """
 
 import argparse
@@ -67,6 +67,7 @@ def main():
     parser.add_argument("--warmup-entries", type=int, default=0)
     parser.add_argument("--thread-before-checkpoint", action="store_true")
     parser.add_argument("--threading", action="store_true")
+    parser.add_argument("--marker", help="ignored: lets a test find this process")
     args = parser.parse_args()
     if args.warmup_file:
         with open(args.warmup_file, "a") as counter:

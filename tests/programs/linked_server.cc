@@ -6,6 +6,7 @@
 // per_test_scope scenario's.
 //
 //   linked_server --port N [--warmup-file PATH] [--thread-before-checkpoint]
+//                 [--marker M]   (ignored: lets a test find the process)
 
 #include <httplib.h>
 #include <unistd.h>

@@ -155,7 +155,9 @@ ForkServerEnv* MakeEnv(int argc, char** argv, Options options) {
     }
   }
   if (program.empty()) return new ForkServerEnv(Serve, options);
-  program.insert(program.end(), {"--port", "{port}"});
+  // The run's marker, so that the test that ran this binary finds the
+  // programs it left, as it finds forked servers.
+  program.insert(program.end(), {"--port", "{port}", std::string("--marker=") + argv[1]});
   if (!g_warmup_file.empty()) program.insert(program.end(), {"--warmup-file", g_warmup_file});
   if (g_thread_before_checkpoint) program.push_back("--thread-before-checkpoint");
   return ForkServerEnv::Exec(program, options);

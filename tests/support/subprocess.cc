@@ -1,5 +1,7 @@
 #include "subprocess.h"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -240,6 +242,24 @@ uint16_t FreePort() {
                      getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0;
   close(sock);
   return bound ? ntohs(address.sin_port) : 0;
+}
+
+}  // namespace test_support
+
+namespace test_support {
+
+RunResult RunLeavingNothing(const std::string& binary, std::vector<std::string> args,
+                            const RunOptions& options) {
+  const std::string marker = UniqueMarker();
+  std::vector<std::string> argv = {binary, marker};
+  argv.insert(argv.end(), args.begin(), args.end());
+  RunResult result = Run(argv, options);
+  EXPECT_FALSE(result.timed_out) << result.output;
+  EXPECT_TRUE(WaitUntil([&] { return ProcessesWithArgument(marker).empty(); },
+                        std::chrono::milliseconds(1000)))
+      << "processes left behind: " << ProcessesWithArgument(marker).size() << "\n"
+      << result.output;
+  return result;
 }
 
 }  // namespace test_support

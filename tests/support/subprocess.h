@@ -45,6 +45,12 @@ std::vector<std::string> ChildEnvironment(const std::vector<std::string>& extra)
 // bounded by options.timeout.
 RunResult Run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
+// Runs `binary` with a unique marker as its first argument, then `args`,
+// and checks (as GoogleTest failures) that it did not time out and that,
+// within one second of its end, no process carrying the marker is left.
+RunResult RunLeavingNothing(const std::string& binary, std::vector<std::string> args,
+                            const RunOptions& options = {});
+
 // Whether `pid` is a live process (a zombie counts as dead).
 bool ProcessAlive(pid_t pid);
 
