@@ -12,7 +12,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libbenchmark-dev
   libssl-dev openssl nginx-light
-  curl python3 procps redis-server iproute2 util-linux
+  curl python3 python3-flask procps redis-server iproute2 util-linux  # flask: the preload tests
   "$@"
 )
 

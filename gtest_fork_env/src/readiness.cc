@@ -107,6 +107,14 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
     if (port_ != 0 && awaiting && !exec && !AwaitCheckpoint(control_fd, outcome)) {
       return outcome;
     }
+    // A program that links the library reports its checkpoint right after
+    // it listens (ServeHttplib does): once it listens, wait for that before
+    // the probe, which a template would never answer.
+    if (port_ != 0 && awaiting && exec && !options_.preload_checkpoint &&
+        TcpConnectOnce(options_.host, port_, milliseconds(100)).ok &&
+        !AwaitCheckpoint(control_fd, outcome)) {
+      return outcome;
+    }
     if (port_ != 0 && awaiting && options_.preload_checkpoint) {
       if (!WatchPreload(control_fd, outcome)) return outcome;
     } else if (port_ != 0 && !outcome.checkpointed) {
@@ -115,9 +123,6 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
       // A passing probe counts only while the server lives: a program that
       // daemonized can pass it from a process we do not watch.
       if (failure.empty() && !process_.Peek()) {
-        // A program that links the library checkpoints right after it
-        // listens (ServeHttplib does).
-        if (exec && awaiting && !AwaitCheckpoint(control_fd, outcome)) return outcome;
         outcome.ready = true;
         return outcome;
       }
