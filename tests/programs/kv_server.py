@@ -5,6 +5,11 @@ the per_test_scope scenario's, plus what the preload tests look at.
 
   kv_server.py --port N [--warmup-file PATH] [--warmup-entries N]
                [--thread-before-checkpoint] [--threading] [--marker M]
+               [--fork-per-line]
+
+--fork-per-line is bench/program_clone_bench's floor: for each line on
+stdin the warm process forks a child that answers one request and exits,
+reaps it and writes "reaped" on stdout.
 """
 
 import argparse
@@ -68,6 +73,7 @@ def main():
     parser.add_argument("--thread-before-checkpoint", action="store_true")
     parser.add_argument("--threading", action="store_true")
     parser.add_argument("--marker", help="ignored: lets a test find this process")
+    parser.add_argument("--fork-per-line", action="store_true")
     args = parser.parse_args()
     if args.warmup_file:
         with open(args.warmup_file, "a") as counter:
@@ -78,7 +84,20 @@ def main():
     server_class = http.server.ThreadingHTTPServer if args.threading else http.server.HTTPServer
     server = server_class(("127.0.0.1", args.port), Handler)
     print("listening on port %d" % args.port, flush=True)
-    server.serve_forever()
+    if args.fork_per_line:
+        fork_per_line(server)
+    else:
+        server.serve_forever()
+
+
+def fork_per_line(server):
+    for _ in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            server.handle_request()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("reaped", flush=True)
 
 
 if __name__ == "__main__":
