@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "kept_entries.h"
 #include "log_file.h"
 #include "test_runner.h"
 #include "unique_fd.h"
@@ -54,6 +55,7 @@ std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_firs
       buffer.push_back('\0');
       if (!mkdtemp(buffer.data())) return LastError();
       base_ = buffer.data();
+      StopHereForTests("data-dir-made");
       // Held (shared) until the process ends: PruneOldBases of another run
       // leaves this one alone. Close-on-exec, and a forked copy shares it.
       base_lock_ = UniqueFd(open(base_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kept_entries.h"
 #include "test_runner.h"
 
 namespace gtest_fork_env::detail {
@@ -133,6 +134,7 @@ std::error_code OpenLogFile(const std::string& path, const std::string& server_n
     buffer.push_back('\0');
     UniqueFd fd(mkostemps(buffer.data(), 4, O_APPEND | O_CLOEXEC));
     if (!fd) return LastError();
+    StopHereForTests("log-made");
     // In use from here on, for as long as this process or the server holds
     // it open: PruneLogs (ours or another run's) passes it by.
     flock(fd.get(), LOCK_SH);
