@@ -181,7 +181,7 @@ std::error_code MakeDataDir(std::string* path) {
 TEST(DataDirs, ABaseBeingMadeIsNotPrunedByAnotherRun) {
   TempDirScope tmp;
   ASSERT_FALSE(tmp.dir().empty());
-  StoppedMaker starting("data-dir-made", MakeDataDir);
+  StoppedMaker starting("entry-made", MakeDataDir);
   ASSERT_TRUE(starting.WaitStopped(kWait));
   // Four newer kept bases: the stopped one is beyond the newest four.
   for (int i = 0; i < 4; ++i) {
@@ -203,7 +203,7 @@ TEST(DataDirs, ABaseWhoseMakerDiedBeforeLockingItIsPruned) {
   ASSERT_FALSE(tmp.dir().empty());
   const std::string prefix = "gtest_fork_env-race-data-";
   {
-    StoppedMaker dying("data-dir-made", MakeDataDir);
+    StoppedMaker dying("entry-made", MakeDataDir);
     ASSERT_TRUE(dying.WaitStopped(kWait));
     dying.Kill();
   }
@@ -237,7 +237,7 @@ std::error_code MakeLog(std::string* path) {
 TEST(LogFile, ALogBeingMadeIsNotPrunedByAnotherRun) {
   TempDirScope tmp;
   ASSERT_FALSE(tmp.dir().empty());
-  StoppedMaker starting("log-made", MakeLog);
+  StoppedMaker starting("entry-made", MakeLog);
   ASSERT_TRUE(starting.WaitStopped(kWait));
   for (int i = 0; i < 5; ++i) {
     MakeNewer(LogDirectory() + "/race-100-kept0" + std::to_string(i) + ".log", false, 100 + i);
