@@ -7,6 +7,7 @@
 #include "kept_entries.h"
 
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 
 namespace {
 
+using gtest_fork_env::detail::AdviceForFileError;
 using gtest_fork_env::detail::DataDirs;
 using gtest_fork_env::detail::LogDirectory;
 using gtest_fork_env::detail::LogFile;
@@ -247,6 +249,26 @@ TEST(LogFile, ALogBeingMadeIsNotPrunedByAnotherRun) {
   const Made made = starting.Continue(kWait);
   EXPECT_EQ(made.error, 0) << std::system_category().message(made.error);
   EXPECT_TRUE(made.exists) << made.path;
+}
+
+// "Point TMPDIR at a writable place" only when TMPDIR is the cause: the
+// race above failed with ENOENT, and that advice sent people the wrong way.
+TEST(DataDirs, AdviceNamesAWritablePlaceOnlyWhenThatIsTheCause) {
+  using ::testing::HasSubstr;
+  using ::testing::Not;
+  auto advice = [](int errno_value) {
+    return AdviceForFileError(std::error_code(errno_value, std::system_category()), "TMPDIR");
+  };
+  for (int cause : {ENOSPC, EDQUOT, EACCES, EPERM, EROFS}) {
+    EXPECT_THAT(advice(cause), HasSubstr("point TMPDIR at a writable place")) << cause;
+  }
+  EXPECT_THAT(advice(ENOSPC), HasSubstr("with room"));
+  for (int other : {ENOENT, ENOTDIR, EMFILE, ENFILE, ENOMEM, ENAMETOOLONG, EIO, EINVAL}) {
+    EXPECT_THAT(advice(other), Not(HasSubstr("writable place"))) << other;
+  }
+  EXPECT_THAT(advice(ENOENT), HasSubstr("please report it"));
+  EXPECT_THAT(advice(EMFILE), HasSubstr("ulimit -n"));
+  EXPECT_THAT(advice(EIO), HasSubstr("please report it"));
 }
 
 }  // namespace

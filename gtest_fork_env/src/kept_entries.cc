@@ -128,6 +128,35 @@ void PruneIdleEntries(const std::string& dir,
   }
 }
 
+std::string AdviceForFileError(const std::error_code& error, const std::string& where) {
+  switch (error.value()) {
+    case ENOSPC:
+    case EDQUOT:
+      return "point " + where + " at a writable place with room (its file system is full).";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return "point " + where + " at a writable place (this user may not write there).";
+    case ENOENT:
+    case ENOTDIR:
+      return "check that " + where +
+             " leads to a directory that exists. If it does, something "
+             "removed the server's directory while it was made: please report it with this "
+             "message.";
+    case ENAMETOOLONG:
+      return "point " + where + " at a shorter path.";
+    case EMFILE:
+    case ENFILE:
+      return "the test process ran out of file descriptors: raise the limit (ulimit -n) or "
+             "close the descriptors the tests leave open.";
+    case ENOMEM:
+      return "the machine is out of memory: free some, or run fewer tests at once.";
+    default:
+      return "this error is not one a full or unwritable " + where +
+             " gives: please report it with this message.";
+  }
+}
+
 void StopHereForTests(const char* point) noexcept {
   const char* wanted = std::getenv("GTEST_FORK_ENV_TEST_STOP_AT");
   if (wanted && std::strcmp(wanted, point) == 0) raise(SIGSTOP);

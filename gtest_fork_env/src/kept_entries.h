@@ -55,6 +55,13 @@ std::error_code MakeHeldEntry(EntryKind kind, std::string* path, UniqueFd* held)
 void PruneIdleEntries(const std::string& dir,
                       const std::function<bool(const std::string&)>& matches, size_t keep) noexcept;
 
+// What to do about `error` from making a data directory or a log under
+// `where` (a phrase such as "TMPDIR"), for a failure message: "point <where>
+// at a writable place" only when that is the cause (no room, no quota, no
+// permission, a read-only file system); for any other errno, what it means
+// and what helps, or that it is not expected there.
+std::string AdviceForFileError(const std::error_code& error, const std::string& where);
+
 // A test-only seam: when $GTEST_FORK_ENV_TEST_STOP_AT equals `point`, this
 // process stops itself (SIGSTOP) here, until a SIGCONT. A test widens a race
 // window this way and runs the other side while the process is stopped
