@@ -44,7 +44,9 @@ UniqueFd LockGuard(int how) {
 // The entry at `path` with an exclusive flock, when no process holds it and
 // `path` still names the very entry locked; else an empty descriptor.
 UniqueFd LockIdle(const std::string& path, struct stat* info) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO that someone left under a matching name in a shared
+  // /tmp must not hang the prune.
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat named;
   if (!fd || flock(fd.get(), LOCK_EX | LOCK_NB) != 0 || fstat(fd.get(), info) != 0 ||
       lstat(path.c_str(), &named) != 0 || named.st_dev != info->st_dev ||
