@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -118,11 +119,13 @@ TEST(Preload, SetuidProgramIsNamedAsSuchAtOnce) {
   chmod(dir.c_str(), 0755);
   const std::string copy = dir + "/tiny_server";
   std::filesystem::copy_file(TINY_SERVER_DYNAMIC, copy);
-  if (chown(copy.c_str(), nobody->pw_uid, nobody->pw_gid) != 0 && errno == EPERM) {
+  const int changed = chown(copy.c_str(), nobody->pw_uid, nobody->pw_gid);
+  if (changed != 0 && errno == EPERM) {
     std::filesystem::remove_all(dir);
     // Bazel's sandbox runs the test as root in a user namespace of its own.
     GTEST_SKIP() << "chown to 'nobody' is not allowed here (a sandbox); ctest runs this test";
   }
+  ASSERT_EQ(changed, 0) << std::strerror(errno);
   ASSERT_EQ(chmod(copy.c_str(), 04755), 0);
   RunOptions options;
   options.timeout = milliseconds(30000);

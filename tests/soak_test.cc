@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <string>
 
@@ -71,6 +72,37 @@ struct Counts {
 Counts Measure(const std::string& temp_dir) {
   return {CountEntries("/proc/self/fd"), gtest_fork_env::detail::CountThreads(), CountChildren(),
           CountEntries(LogsIn(temp_dir))};
+}
+
+// The record of every test that did not pass in ctest's LastTest.log under
+// `build_dir`: its command, its whole output and how it ended. A block
+// starts at "<n>/<total> Testing: <name>" and ends where the next starts.
+std::string FailedTestRecords(const std::string& build_dir) {
+  std::ifstream log(build_dir + "/Testing/Temporary/LastTest.log");
+  if (!log) return "(no " + build_dir + "/Testing/Temporary/LastTest.log)\n";
+  const std::regex block_start("^[0-9]+/[0-9]+ Testing: ");
+  std::string failed, block, line;
+  auto end_block = [&] {
+    if (!block.empty() && block.find("\nTest Passed.\n") == std::string::npos) failed += block;
+    block.clear();
+  };
+  while (std::getline(log, line)) {
+    if (std::regex_search(line, block_start)) end_block();
+    if (!block.empty() || std::regex_search(line, block_start)) block += line + "\n";
+  }
+  end_block();
+  return failed;
+}
+
+// ctest's output from its "...% tests passed" line on (which lists the
+// failed tests), or its last 4,000 characters when it has none.
+std::string CtestSummary(const std::string& output) {
+  const size_t summary = output.rfind("% tests passed");
+  if (summary == std::string::npos) {
+    return output.substr(output.size() > 4000 ? output.size() - 4000 : 0);
+  }
+  const size_t line = output.rfind('\n', summary);
+  return output.substr(line == std::string::npos ? 0 : line + 1);
 }
 
 std::string MakeTempDir() {
@@ -217,11 +249,23 @@ TEST(Soak, FiveHundredTestProcessesUnderCtestAtOnce) {
   const size_t temp_files = CountEntries(LogsIn(temp_dir));
   std::printf("%d test processes under ctest -j %d: took %lld ms, %zu temporary files left\n",
               kProcesses, kProcesses, static_cast<long long>(result.elapsed.count()), temp_files);
-  std::system(("rm -rf '" + dir + "' '" + temp_dir + "'").c_str());
-  EXPECT_EQ(result.exit_code, 0) << result.output.substr(result.output.size() > 4000 ? result.output.size() - 4000 : 0);
-  EXPECT_THAT(result.output, ::testing::HasSubstr("100% tests passed, 0 tests failed out of 500"));
+  const bool all_passed =
+      result.exit_code == 0 &&
+      result.output.find("100% tests passed, 0 tests failed out of " +
+                         std::to_string(kProcesses)) != std::string::npos;
+  EXPECT_TRUE(all_passed) << "ctest exited with " << result.exit_code
+                          << "; what every test that did not pass wrote (ctest's LastTest.log):\n"
+                          << FailedTestRecords(dir) << "ctest's summary:\n"
+                          << CtestSummary(result.output);
   EXPECT_TRUE(none_left);
   EXPECT_EQ(temp_files, 0u);
+  if (::testing::Test::HasFailure()) {
+    // Kept for a look: the kept logs that the failures above name are there.
+    std::printf("kept: %s (ctest's Testing/Temporary/LastTest.log), %s (the servers' logs, %s)\n",
+                dir.c_str(), temp_dir.c_str(), LogsIn(temp_dir).c_str());
+  } else {
+    std::system(("rm -rf '" + dir + "' '" + temp_dir + "'").c_str());
+  }
 }
 
 }  // namespace

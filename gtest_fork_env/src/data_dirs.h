@@ -9,7 +9,9 @@
 // not files, so each test (or suite) gets a directory of its own: one base
 // directory per server and test binary, one numbered directory in it per
 // unit of the scope. A run whose tests failed keeps its directories; the
-// newest few per server name are kept, older ones go when a run starts.
+// newest few per server name are kept, older ones go when a run starts. A
+// base in use (held by a live run from the moment it exists) never goes:
+// kept_entries.h.
 
 namespace gtest_fork_env::detail {
 

@@ -1,8 +1,6 @@
 #include "log_file.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "kept_entries.h"
 #include "test_runner.h"
 
 namespace gtest_fork_env::detail {
@@ -27,18 +26,6 @@ std::string SafeFileName(const std::string& name) {
 
 namespace {
 
-// Makes `dir` (mode 0700) unless it exists; either way it must be a real
-// directory owned by this user, since it sits in a shared /tmp.
-std::error_code MakeOwnDirectory(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return LastError();
-  struct stat info;
-  if (lstat(dir.c_str(), &info) != 0) return LastError();
-  if (!S_ISDIR(info.st_mode) || info.st_uid != geteuid()) {
-    return std::make_error_code(std::errc::permission_denied);
-  }
-  return {};
-}
-
 // Whether `file` is "<safe_name>-<pid>-XXXXXX.log", a log OpenLogFile made
 // for this server name (and not for "<safe_name>-v2", say).
 bool IsLogOf(const std::string& file, const std::string& safe_name) {
@@ -54,30 +41,6 @@ bool IsLogOf(const std::string& file, const std::string& safe_name) {
   return dash != std::string::npos && dash > 0 && middle.size() - dash - 1 == 6 &&
          std::all_of(middle.begin(), middle.begin() + static_cast<long>(dash),
                      [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// Removes the logs of `safe_name` in `dir` beyond the newest
-// kKeptLogsPerServer that no process holds open (see OpenLogFile).
-// Best effort: a file that vanishes or cannot be read is left to the next run.
-void PruneLogs(const std::string& dir, const std::string& safe_name) {
-  std::vector<std::pair<struct timespec, std::string>> idle;
-  DIR* listing = opendir(dir.c_str());
-  if (!listing) return;
-  while (struct dirent* entry = readdir(listing)) {
-    if (!IsLogOf(entry->d_name, safe_name)) continue;
-    std::string path = dir + "/" + entry->d_name;
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    struct stat info;
-    if (!fd || flock(fd.get(), LOCK_EX | LOCK_NB) != 0 || fstat(fd.get(), &info) != 0) continue;
-    idle.emplace_back(info.st_mtim, std::move(path));
-  }
-  closedir(listing);
-  if (idle.size() <= kKeptLogsPerServer) return;
-  std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) {
-    return a.first.tv_sec != b.first.tv_sec ? a.first.tv_sec > b.first.tv_sec
-                                            : a.first.tv_nsec > b.first.tv_nsec;
-  });
-  for (size_t i = kKeptLogsPerServer; i < idle.size(); ++i) unlink(idle[i].second.c_str());
 }
 
 std::string ReadRange(const std::string& path, long long offset, size_t max_bytes,
@@ -128,17 +91,16 @@ std::error_code OpenLogFile(const std::string& path, const std::string& server_n
     const std::string dir = LogDirectory();
     if (auto error = MakeOwnDirectory(dir)) return error;
     const std::string safe_name = SafeFileName(server_name);
-    std::string pattern = dir + "/" + safe_name + "-" + std::to_string(getpid()) + "-XXXXXX.log";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    UniqueFd fd(mkostemps(buffer.data(), 4, O_APPEND | O_CLOEXEC));
-    if (!fd) return LastError();
+    std::string path_made = dir + "/" + safe_name + "-" + std::to_string(getpid()) + "-XXXXXX.log";
     // In use from here on, for as long as this process or the server holds
-    // it open: PruneLogs (ours or another run's) passes it by.
-    flock(fd.get(), LOCK_SH);
-    PruneLogs(dir, safe_name);
+    // it open: no prune (ours or another run's) removes it, kept_entries.h.
+    UniqueFd fd;
+    if (auto error = MakeHeldEntry(EntryKind::kFile, &path_made, &fd)) return error;
+    PruneIdleEntries(
+        dir, [&](const std::string& name) { return IsLogOf(name, safe_name); },
+        kKeptLogsPerServer);
     log.fd = std::move(fd);
-    log.path = buffer.data();
+    log.path = path_made;
     log.temporary = true;
     return {};
   } catch (const std::bad_alloc&) {

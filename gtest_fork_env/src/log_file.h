@@ -38,8 +38,9 @@ std::string LogDirectory();
 // LogDirectory() (made mode 0700 if missing) and removes older logs of the
 // same server name there beyond the newest kKeptLogsPerServer. A log is in
 // use while a process holds it open (a shared flock, which the server's
-// stdout shares): logs in use are never removed, so parallel runs of one
-// binary cannot delete each other's logs.
+// stdout shares), from the moment it exists: logs in use are never removed,
+// so parallel runs of one binary cannot delete each other's logs, not even
+// one that is just being made (kept_entries.h).
 // Errors: open/mkstemp failures, with errno; EACCES when the log directory
 // exists but is not a directory of this user's (someone else's, a symlink).
 std::error_code OpenLogFile(const std::string& path, const std::string& server_name,

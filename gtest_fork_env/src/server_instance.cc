@@ -14,6 +14,7 @@
 
 #include "checkpoint.h"
 #include "checkpoint_library.h"
+#include "kept_entries.h"
 #include "gtest_fork_env/url.h"
 #include "listen_socket.h"
 #include "logger.h"
@@ -252,7 +253,8 @@ Failure ServerInstance::PrepareStart() {
           "cannot open its log " +
               (options_.log_path.empty() ? "in " + LogDirectory() : "file " + options_.log_path) + ": " +
               error.message(),
-          "point Options::log_path or TMPDIR at a writable place.");
+          AdviceForFileError(error, options_.log_path.empty() ? "Options::log_path or TMPDIR"
+                                                               : "Options::log_path"));
     }
   }
   if (auto failure = PrepareTls()) return failure;
@@ -260,7 +262,7 @@ Failure ServerInstance::PrepareStart() {
   if (data_dir_.empty() && !template_.started()) {  // a clone's comes with it
     if (auto error = data_dirs_.NewUnit(options_.name, false, &data_dir_)) {
       return ExplainNotStarted("cannot make its data directory: " + error.message(),
-                               "point TMPDIR at a writable place with room.");
+                               AdviceForFileError(error, "TMPDIR"));
     }
   }
   // Options never change: compiled at the first start (a clone, never
@@ -539,7 +541,7 @@ Failure ServerInstance::OrderClone() {
   if (data_dir_.empty()) {
     if (auto error = data_dirs_.NewUnit(options_.name, true, &data_dir_)) {
       return ExplainNotStarted("cannot copy its data directory: " + error.message(),
-                               "point TMPDIR at a writable place with room.");
+                               AdviceForFileError(error, "TMPDIR"));
     }
   }
   if (auto error = SendMessage(control_.get(), {TemplateMessage::Kind::kClone, 0, data_dir_})) {
