@@ -1,9 +1,12 @@
 #include "template_protocol.h"
 
 #include <signal.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "unique_fd.h"
 
@@ -56,19 +59,31 @@ std::error_code SendGo(pid_t pid) noexcept {
   return {};
 }
 
+// Allocates nothing (a template may be out of memory, and the checkpoint
+// library is built without exceptions): the line goes out in pieces.
 std::error_code SendMessage(int fd, const TemplateMessage& message) noexcept {
-  try {
-    std::string line = KindName(message.kind);
-    if (CarriesText(message.kind)) {
-      line += " " + message.text;
-    } else if (message.kind != TemplateMessage::Kind::kCheckpoint) {
-      line += " " + std::to_string(message.number);
-    }
-    line += "\n";
-    return WriteAll(fd, line.data(), line.size());
-  } catch (const std::bad_alloc&) {
-    return std::make_error_code(std::errc::not_enough_memory);
+  char number[24];
+  const char* rest = number;
+  size_t rest_size = 0;
+  if (CarriesText(message.kind)) {
+    rest = message.text.data();
+    rest_size = message.text.size();
+  } else if (message.kind != TemplateMessage::Kind::kCheckpoint) {
+    rest_size = static_cast<size_t>(std::snprintf(number, sizeof number, "%ld", message.number));
   }
+  const char* kind = KindName(message.kind);
+  struct iovec pieces[4] = {{const_cast<char*>(kind), std::strlen(kind)},
+                            {const_cast<char*>(" "), rest_size ? 1u : 0u},
+                            {const_cast<char*>(rest), rest_size},
+                            {const_cast<char*>("\n"), 1}};
+  size_t total = 0;
+  for (const struct iovec& piece : pieces) total += piece.iov_len;
+  // One line at a time in flight on a socket that holds far more: a short
+  // write would mean a broken peer, and is reported as an error.
+  const ssize_t written = RetryOnEintr([&] { return writev(fd, pieces, 4); });
+  if (written < 0) return LastError();
+  if (static_cast<size_t>(written) != total) return std::make_error_code(std::errc::io_error);
+  return {};
 }
 
 bool MessageReader::Fill(int fd) {
