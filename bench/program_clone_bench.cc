@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -193,8 +194,10 @@ void Report(const std::vector<Variant>& variants, const std::string& out_dir,
   std::fputs(text, stdout);
 }
 
-const char* FlagValue(const std::string& arg, const std::string& name) {
-  return arg.rfind(name + "=", 0) == 0 ? arg.c_str() + name.size() + 1 : nullptr;
+// The value of `--name=value` in `arg`, pointing into `arg` itself.
+const char* FlagValue(const char* arg, const std::string& name) {
+  return std::strncmp(arg, (name + "=").c_str(), name.size() + 1) == 0 ? arg + name.size() + 1
+                                                                       : nullptr;
 }
 
 }  // namespace

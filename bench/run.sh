@@ -12,6 +12,7 @@
 #   clone_runs.csv           per-test scope (clone_bench): one summary row per
 #                            variant and run; clone_samples.csv every cycle
 #   wrk.csv, wrk_*.txt       the sample server under wrk (GET and PUT)
+#   program_clone*.{csv,txt} warm clones of programs (bench/run_programs.sh)
 #   benchmarks.png           the plot
 #
 #   bash bench/run.sh
@@ -258,6 +259,12 @@ else
   echo "run.sh: no wrk or no sample server: no load test" >&2
 fi
 echo "compilers_running_after=$(pgrep -c -x cc1plus || true)" >>"$machine_file"
+
+# ------------------------------------------- warm clones of programs
+if [ -z "$only" ]; then
+  log "warm clones of programs (bench/run_programs.sh, about 2 minutes)"
+  BENCH_BUILD_DIR="$build" BENCH_SKIP_BUILD=1 bash "$repo/bench/run_programs.sh"
+fi
 
 # ----------------------------------------------------------- plot and report
 log "plot and RESULTS.md"
