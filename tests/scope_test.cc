@@ -99,14 +99,6 @@ INSTANTIATE_TEST_SUITE_P(
                       IsolationCase{"NeverCheckpointed", {"--no-checkpoint"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
-TEST(Scope, WarmUpBeforeTheCheckpointRunsOnce) {
-  const std::string counter = TempPath("warmups");
-  RunResult result = RunScenario({"--warmup-file=" + counter, "--gtest_filter=Isolation.*"});
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(LinesIn(counter), 1u) << result.output;
-  unlink(counter.c_str());
-}
-
 TEST(Scope, ServerWithoutCheckpointStartsFromScratchForEachTest) {
   const std::string counter = TempPath("scratch");
   RunResult result = RunScenario(
@@ -116,16 +108,47 @@ TEST(Scope, ServerWithoutCheckpointStartsFromScratchForEachTest) {
   unlink(counter.c_str());
 }
 
-TEST(Scope, ListingTheTestsStartsNothing) {
-  const std::string counter = TempPath("listed");
-  RunResult result = RunScenario({"--warmup-file=" + counter, "--gtest_list_tests"});
+// The contract of a template, for each kind of server that can be one: a
+// server function (fork mode), a program that links the server side and
+// reaches Checkpoint() through ServeHttplib, and an unmodified Python
+// program under Options::preload_checkpoint.
+struct KindCase {
+  const char* name;
+  std::vector<std::string> spawn;  // the scenario's --spawn flag, if any
+  const char* mode;                // how messages name the template's mode
+  const char* threads_message;     // what a threaded template is told
+  const char* threads_advice;
+};
+
+void PrintTo(const KindCase& kind_case, std::ostream* out) { *out << kind_case.name; }
+
+class TemplateKind : public ::testing::TestWithParam<KindCase> {
+ protected:
+  RunResult Run(std::vector<std::string> args, RunOptions options = {}) {
+    args.insert(args.begin(), GetParam().spawn.begin(), GetParam().spawn.end());
+    return RunScenario(std::move(args), std::move(options));
+  }
+  std::string Temp(const std::string& what) { return TempPath(what + "-" + GetParam().name); }
+};
+
+TEST_P(TemplateKind, WarmUpBeforeTheCheckpointRunsOnce) {
+  const std::string counter = Temp("warmups");
+  RunResult result = Run({"--warmup-file=" + counter, "--gtest_filter=Isolation.*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(LinesIn(counter), 1u) << result.output;
+  unlink(counter.c_str());
+}
+
+TEST_P(TemplateKind, ListingTheTestsStartsNothing) {
+  const std::string counter = Temp("listed");
+  RunResult result = Run({"--warmup-file=" + counter, "--gtest_list_tests"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("Isolation."));
   EXPECT_EQ(access(counter.c_str(), F_OK), -1) << "a server was started";
 }
 
-TEST(Scope, CrashFailsOnlyTheTestItHappenedIn) {
-  RunResult result = RunScenario({"--gtest_filter=Crash.*"});
+TEST_P(TemplateKind, CrashFailsOnlyTheTestItHappenedIn) {
+  RunResult result = Run({"--gtest_filter=Crash.*"});
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Crash.ServerDiesDuringThisTest"));
   EXPECT_THAT(result.output, HasSubstr("[       OK ] Crash.NextTestGetsAFreshServer"));
@@ -136,97 +159,9 @@ TEST(Scope, CrashFailsOnlyTheTestItHappenedIn) {
   EXPECT_EQ(CountOf(result.output, "1 FAILED TEST"), 1u) << result.output;
 }
 
-TEST(Scope, ThreadedTemplateFailsAtOnceNamingTheThreads) {
+TEST_P(TemplateKind, ThreadedTemplateFailsAtOnceNamingTheThreads) {
   // A start_timeout far longer than the run may take: a run that waited for
   // it, instead of failing at the checkpoint, ends in the subprocess timeout.
-  RunOptions options;
-  options.timeout = milliseconds(30000);
-  RunResult result = RunScenario({"--thread-before-checkpoint", "--start-timeout-ms=600000",
-                                  "--gtest_filter=Isolation.First"},
-                                 options);
-  EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("reached ServerContext::Checkpoint() with 2 threads"));
-  EXPECT_THAT(result.output, HasSubstr("start threads"));
-  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Isolation.First"));
-}
-
-// The message names the template's pid, not the last clone's.
-TEST(Scope, LostTemplateIsNamedInTheNextTest) {
-  const std::string counter = TempPath("lost-template");
-  RunResult result = RunScenario({"--warmup-file=" + counter, "--gtest_filter=LostTemplate.*"});
-  EXPECT_EQ(result.exit_code, 1) << result.output;
-  std::ifstream file(counter);
-  std::string template_pid;
-  ASSERT_TRUE(file >> template_pid) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("server 'scoped' (pid " + template_pid + ", fork mode"));
-  EXPECT_THAT(result.output, HasSubstr("is gone: its template was killed by SIGKILL"));
-  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] LostTemplate.NextTestGetsNoClone"));
-  unlink(counter.c_str());
-}
-
-TEST(Scope, SuiteScopeSharesAServerWithinASuiteOnly) {
-  RunResult result = RunScenario({"--scope=suite", "--gtest_filter=SuiteA.*:SuiteB.*"});
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("[  PASSED  ] 3 tests."));
-}
-
-TEST(Scope, KilledBinaryLeavesNeitherTemplateNorClone) {
-  RunOptions options;
-  options.kill_when = [](const std::string& output) {
-    return output.find("hanging in pid") != std::string::npos;
-  };
-  // RunScenario checks that no process with the run's marker is left.
-  RunResult result = RunScenario({"--gtest_filter=Hang.*"}, options);
-  EXPECT_EQ(result.signal, 9) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("hanging in pid"));
-}
-
-// The same contract for programs: one that links the server side and
-// reaches Checkpoint() through ServeHttplib, and an unmodified Python one
-// with Options::preload_checkpoint.
-struct ProgramCase {
-  const char* name;
-  const char* spawn;
-  const char* threads_message;  // what a threaded template is told
-};
-
-void PrintTo(const ProgramCase& program_case, std::ostream* out) { *out << program_case.name; }
-
-class ProgramScope : public ::testing::TestWithParam<ProgramCase> {
- protected:
-  RunResult Run(std::vector<std::string> args, RunOptions options = {}) {
-    args.insert(args.begin(), GetParam().spawn);
-    return RunScenario(std::move(args), std::move(options));
-  }
-};
-
-TEST_P(ProgramScope, WarmsUpOnceForAllTests) {
-  const std::string counter = TempPath(std::string("program-warmups-") + GetParam().name);
-  RunResult result = Run({"--warmup-file=" + counter, "--gtest_filter=Isolation.*"});
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(LinesIn(counter), 1u) << result.output;
-  unlink(counter.c_str());
-}
-
-TEST_P(ProgramScope, ListingTheTestsStartsNothing) {
-  const std::string counter = TempPath(std::string("program-listed-") + GetParam().name);
-  RunResult result = Run({"--warmup-file=" + counter, "--gtest_list_tests"});
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(access(counter.c_str(), F_OK), -1) << "a server was started";
-}
-
-TEST_P(ProgramScope, CrashFailsOnlyTheTestItHappenedIn) {
-  RunResult result = Run({"--gtest_filter=Crash.*"});
-  EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Crash.ServerDiesDuringThisTest"));
-  EXPECT_THAT(result.output, HasSubstr("[       OK ] Crash.NextTestGetsAFreshServer"));
-  EXPECT_THAT(result.output, HasSubstr("died during test Crash.ServerDiesDuringThisTest"));
-  EXPECT_THAT(result.output, HasSubstr("SIGABRT"));
-  EXPECT_THAT(result.output, HasSubstr("crashing as asked"));
-  EXPECT_EQ(CountOf(result.output, "1 FAILED TEST"), 1u) << result.output;
-}
-
-TEST_P(ProgramScope, ThreadedTemplateFailsAtOnceNamingTheThreads) {
   RunOptions options;
   options.timeout = milliseconds(30000);
   RunResult result = Run({"--thread-before-checkpoint", "--start-timeout-ms=600000",
@@ -234,44 +169,53 @@ TEST_P(ProgramScope, ThreadedTemplateFailsAtOnceNamingTheThreads) {
                          options);
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_THAT(result.output, HasSubstr(GetParam().threads_message));
+  EXPECT_THAT(result.output, HasSubstr(GetParam().threads_advice));
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] Isolation.First"));
 }
 
-TEST_P(ProgramScope, LostTemplateIsNamedInTheNextTest) {
-  const std::string counter = TempPath(std::string("program-lost-") + GetParam().name);
+// The message names the template's pid, not the last clone's.
+TEST_P(TemplateKind, LostTemplateIsNamedInTheNextTest) {
+  const std::string counter = Temp("lost-template");
   RunResult result = Run({"--warmup-file=" + counter, "--gtest_filter=LostTemplate.*"});
   EXPECT_EQ(result.exit_code, 1) << result.output;
   std::ifstream file(counter);
   std::string template_pid;
   ASSERT_TRUE(file >> template_pid) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("server 'scoped' (pid " + template_pid + ", exec mode"));
+  EXPECT_THAT(result.output, HasSubstr("server 'scoped' (pid " + template_pid + ", " +
+                                       GetParam().mode));
   EXPECT_THAT(result.output, HasSubstr("is gone: its template was killed by SIGKILL"));
   EXPECT_THAT(result.output, HasSubstr("[  FAILED  ] LostTemplate.NextTestGetsNoClone"));
   unlink(counter.c_str());
 }
 
-TEST_P(ProgramScope, SuiteScopeSharesAServerWithinASuiteOnly) {
+TEST_P(TemplateKind, SuiteScopeSharesAServerWithinASuiteOnly) {
   RunResult result = Run({"--scope=suite", "--gtest_filter=SuiteA.*:SuiteB.*"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("[  PASSED  ] 3 tests."));
 }
 
-TEST_P(ProgramScope, KilledBinaryLeavesNeitherTemplateNorClone) {
+TEST_P(TemplateKind, KilledBinaryLeavesNeitherTemplateNorClone) {
   RunOptions options;
   options.kill_when = [](const std::string& output) {
     return output.find("hanging in pid") != std::string::npos;
   };
-  RunResult result = Run({"--gtest_filter=Hang.*"}, options);  // checks what is left
+  // RunScenario checks that no process with the run's marker is left (the
+  // scenario passes its marker to the programs too).
+  RunResult result = Run({"--gtest_filter=Hang.*"}, options);
   EXPECT_EQ(result.signal, 9) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("hanging in pid"));
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Programs, ProgramScope,
+    EveryKind, TemplateKind,
     ::testing::Values(
-        ProgramCase{"Linked", "--spawn=exec-linked",
-                    "reached ServerContext::Checkpoint() with 2 threads"},
-        ProgramCase{"Preloaded", "--spawn=exec-preload",
-                    "had 2 threads when it first waited for a connection"}),
+        KindCase{"Function", {}, "fork mode",
+                 "reached ServerContext::Checkpoint() with 2 threads", "start threads"},
+        KindCase{"LinkedProgram", {"--spawn=exec-linked"}, "exec mode",
+                 "reached ServerContext::Checkpoint() with 2 threads", "start threads"},
+        KindCase{"PreloadedProgram", {"--spawn=exec-preload"}, "exec mode",
+                 "had 2 threads when it first waited for a connection",
+                 "drop Options::preload_checkpoint"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

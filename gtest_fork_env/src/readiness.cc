@@ -97,22 +97,9 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
   bool notify_open = notify_fd >= 0;
   auto pause = kFirstPause;
   tally_ = ProbeTally();
-  const bool exec = mode_ == Mode::kExec;
   for (;;) {
     const bool awaiting = control_fd >= 0 && checkpointing_ == Checkpointing::kUnknown;
-    // Before the first probe of a server function that may be on its way to
-    // Checkpoint(): a template never answers, and a probe that waits for an
-    // answer would wait in vain. (A program knows its port before it binds
-    // it: it is probed first.)
-    if (port_ != 0 && awaiting && !exec && !AwaitCheckpoint(control_fd, outcome)) {
-      return outcome;
-    }
-    // A program that links the library reports its checkpoint right after
-    // it listens (ServeHttplib does): once it listens, wait for that before
-    // the probe, which a template would never answer.
-    if (port_ != 0 && awaiting && exec && !options_.preload_checkpoint &&
-        TcpConnectOnce(options_.host, port_, milliseconds(100)).ok &&
-        !AwaitCheckpoint(control_fd, outcome)) {
+    if (port_ != 0 && awaiting && !AwaitCheckpointBeforeProbe(control_fd, outcome)) {
       return outcome;
     }
     if (port_ != 0 && awaiting && options_.preload_checkpoint) {
@@ -160,6 +147,20 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
     }
     if (control_fd >= 0 && !ReadControl(control_fd, outcome)) return outcome;
   }
+}
+
+// Before a probe of a server that may become a template, which would never
+// answer it: false (with `outcome` updated) when it became one or failed.
+// A server function that reported its port may be on its way to
+// Checkpoint(). A program's port is known before the program binds it: a
+// program that links the library reports its checkpoint right after it
+// listens (ServeHttplib does), so the grace starts once it listens; under
+// preload_checkpoint, WatchPreload waits instead.
+bool ServerInstance::AwaitCheckpointBeforeProbe(int control_fd, Readiness& outcome) {
+  if (mode_ != Mode::kExec) return AwaitCheckpoint(control_fd, outcome);
+  if (options_.preload_checkpoint) return true;
+  if (!TcpConnectOnce(options_.host, port_, milliseconds(100)).ok) return true;
+  return AwaitCheckpoint(control_fd, outcome);
 }
 
 // Waits up to kCheckpointGrace for a server that reported its port to reach

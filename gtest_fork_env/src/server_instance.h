@@ -190,6 +190,7 @@ class ServerInstance {
   bool ReadControl(int control_fd, Readiness& outcome);
   bool ReadWhatItLeft(int notify_fd, std::string& notice, int control_fd, Readiness& outcome);
   bool AwaitCheckpoint(int control_fd, Readiness& outcome);
+  bool AwaitCheckpointBeforeProbe(int control_fd, Readiness& outcome);
   bool WatchPreload(int control_fd, Readiness& outcome);
   std::string ExplainPreloadTimeout(const Readiness& outcome) const;
   std::string DescribeWait() const;

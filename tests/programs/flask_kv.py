@@ -1,31 +1,17 @@
-"""A small Flask key-value app, unmodified for the tests (the guide's
-example): PUT /kv/<key> stores the body, GET /kv/<key> returns it.
+"""The guide's Flask example (examples/flask_app.py), unmodified, run with
+Flask's development server threaded or not.
 
   flask_kv.py <port> threaded|unthreaded [marker]
 
 A marker, ignored, lets a test find the process.
 """
 
+import os
 import sys
 
-import flask
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
 
-app = flask.Flask(__name__)
-store = {}
-
-
-@app.put("/kv/<key>")
-def put(key):
-    store[key] = flask.request.get_data(as_text=True)
-    return "stored\n"
-
-
-@app.get("/kv/<key>")
-def get(key):
-    if key not in store:
-        return "no such key\n", 404
-    return store[key]
-
+from flask_app import app  # noqa: E402
 
 if __name__ == "__main__":
     app.run(host="127.0.0.1", port=int(sys.argv[1]), threaded=sys.argv[2] == "threaded")

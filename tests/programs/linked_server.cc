@@ -3,7 +3,7 @@
 // its ServerContext by hand and serves with ServeHttplib. Run outside the
 // library it serves at once; run by ForkServerEnv::Exec under Scope::kTest
 // it becomes the template at ServeHttplib's Checkpoint(). The routes are the
-// per_test_scope scenario's.
+// per_test_scope scenario's (scenarios/scoped_routes.h).
 //
 //   linked_server --port N [--warmup-file PATH] [--thread-before-checkpoint]
 //                 [--marker M]   (ignored: lets a test find the process)
@@ -20,6 +20,7 @@
 
 #include "gtest_fork_env/httplib_server.h"
 #include "gtest_fork_env/server_context.h"
+#include "scenarios/scoped_routes.h"
 
 int main(int argc, char** argv) {
   uint16_t port = 0;
@@ -38,21 +39,7 @@ int main(int argc, char** argv) {
   std::string value = "unset";
   httplib::Server server;
   server.set_keep_alive_timeout(1);
-  server.Get("/value", [&value](const httplib::Request&, httplib::Response& response) {
-    response.set_content(value, "text/plain");
-  });
-  server.Get("/set", [&value](const httplib::Request& request, httplib::Response& response) {
-    value = request.get_param_value("to");
-    response.set_content(value, "text/plain");
-  });
-  server.Get("/pid", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content(std::to_string(getpid()), "text/plain");
-  });
-  server.Get("/crash", [](const httplib::Request&, httplib::Response&) {
-    std::printf("crashing as asked\n");
-    std::fflush(stdout);
-    std::abort();
-  });
+  scenarios::InstallScopedRoutes(server, value);
   gtest_fork_env::ServerContext context("linked_server", "127.0.0.1", port, [](uint16_t bound) {
     std::printf("listening on port %u\n", bound);
     std::fflush(stdout);

@@ -30,6 +30,8 @@
 #include <gtest_fork_env/fork_server_env.h>
 #include <gtest_fork_env/httplib_server.h>
 
+#include "scenarios/scoped_routes.h"
+
 namespace {
 
 using gtest_fork_env::ForkServerEnv;
@@ -45,24 +47,6 @@ void CountWarmUp() {
   std::ofstream(g_warmup_file, std::ios::app) << getpid() << "\n";
 }
 
-void InstallRoutes(httplib::Server& server, std::string& value) {
-  server.Get("/value", [&value](const httplib::Request&, httplib::Response& response) {
-    response.set_content(value, "text/plain");
-  });
-  server.Get("/set", [&value](const httplib::Request& request, httplib::Response& response) {
-    value = request.get_param_value("to");
-    response.set_content(value, "text/plain");
-  });
-  server.Get("/pid", [](const httplib::Request&, httplib::Response& response) {
-    response.set_content(std::to_string(getpid()), "text/plain");
-  });
-  server.Get("/crash", [](const httplib::Request&, httplib::Response&) {
-    std::printf("crashing as asked\n");
-    std::fflush(stdout);
-    std::abort();
-  });
-}
-
 int Serve(gtest_fork_env::ServerContext& context) {
   CountWarmUp();  // before ServeHttplib: once per binary under a template
   if (g_thread_before_checkpoint) {
@@ -71,7 +55,7 @@ int Serve(gtest_fork_env::ServerContext& context) {
   std::string value = "unset";
   httplib::Server server;
   server.set_keep_alive_timeout(1);
-  InstallRoutes(server, value);
+  scenarios::InstallScopedRoutes(server, value);
   if (!g_no_checkpoint) return gtest_fork_env::ServeHttplib(server, context);
   // A server that never calls Checkpoint(): started from scratch each time.
   // The same port each time, as the library asks after the first start.
