@@ -108,6 +108,17 @@ TEST(Scope, ServerWithoutCheckpointStartsFromScratchForEachTest) {
   unlink(counter.c_str());
 }
 
+// A program that neither links the library nor has it preloaded is
+// started anew for each test.
+TEST(Scope, PlainProgramStartsFromScratchForEachTest) {
+  const std::string counter = TempPath("plain-program");
+  RunResult result = RunScenario(
+      {"--spawn=exec-plain", "--warmup-file=" + counter, "--gtest_filter=Isolation.*"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(LinesIn(counter), 4u) << result.output;
+  unlink(counter.c_str());
+}
+
 // The contract of a template, for each kind of server that can be one: a
 // server function (fork mode), a program that links the server side and
 // reaches Checkpoint() through ServeHttplib, and an unmodified Python

@@ -100,7 +100,7 @@ void DropSelfFromPreload() {
 
 bool Armed() {
   if (g_state == kUnknown) {
-    g_channel = detail::TakeTemplateChannel();
+    g_channel = detail::TakeTemplateChannel(/*announce_linked=*/false);
     g_state = g_channel >= 0 ? kArmed : kDone;
   }
   return g_state == kArmed;

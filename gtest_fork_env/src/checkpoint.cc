@@ -201,7 +201,7 @@ bool BecomeTemplate(int control_fd, std::string* data_dir) {
   return true;
 }
 
-int TakeTemplateChannel() noexcept {
+int TakeTemplateChannel(bool announce_linked) noexcept {
   const char* text = getenv(kTemplateFdVariable);
   if (!text) return -1;
   char* end = nullptr;
@@ -213,6 +213,10 @@ int TakeTemplateChannel() noexcept {
     return -1;
   }
   fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  if (announce_linked) {
+    SigpipeBlocker no_sigpipe;  // a test process that gave up is no failure
+    SendMessage(static_cast<int>(fd), {TemplateMessage::Kind::kLinked, 0, {}});
+  }
   return static_cast<int>(fd);
 }
 

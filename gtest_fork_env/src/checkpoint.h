@@ -30,8 +30,10 @@ bool BecomeTemplate(int control_fd, std::string* data_dir);
 // program (kTemplateFdVariable), or -1 when there is none or the variable
 // does not name a socket. Takes the variable out of the environment and
 // makes the descriptor close-on-exec, so that nothing the program runs
-// later inherits either. Async-signal-safe apart from unsetenv.
-int TakeTemplateChannel() noexcept;
+// later inherits either. With `announce_linked`, says "linked" on it: the
+// test process then waits for a checkpoint once the program listens, and
+// for no other program.
+int TakeTemplateChannel(bool announce_linked) noexcept;
 
 // Number of threads in this process (from /proc/self/task, as gtest's
 // GetThreadCount does), or 0 when it cannot be told (no /proc).

@@ -153,13 +153,21 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
 // answer it: false (with `outcome` updated) when it became one or failed.
 // A server function that reported its port may be on its way to
 // Checkpoint(). A program's port is known before the program binds it: a
-// program that links the library reports its checkpoint right after it
-// listens (ServeHttplib does), so the grace starts once it listens; under
-// preload_checkpoint, WatchPreload waits instead.
+// program that links the library says "linked" when it makes its
+// ServerContext and reports its checkpoint right after it listens
+// (ServeHttplib does), so the grace starts once it listens, for it alone;
+// under preload_checkpoint, WatchPreload waits instead.
 bool ServerInstance::AwaitCheckpointBeforeProbe(int control_fd, Readiness& outcome) {
   if (mode_ != Mode::kExec) return AwaitCheckpoint(control_fd, outcome);
   if (options_.preload_checkpoint) return true;
   if (!TcpConnectOnce(options_.host, port_, milliseconds(100)).ok) return true;
+  // A program that links the library said so before it listened; any other
+  // program is no template, and is probed at once.
+  if (!ReadControl(control_fd, outcome)) return false;
+  if (!outcome.linked) {
+    checkpointing_ = Checkpointing::kNo;
+    return true;
+  }
   return AwaitCheckpoint(control_fd, outcome);
 }
 
@@ -228,6 +236,7 @@ bool ServerInstance::ReadControl(int control_fd, Readiness& outcome) {
   control_reader_.Fill(control_fd);  // at end-of-file the process's exit tells
   TemplateMessage message;
   while (control_reader_.Next(&message)) {
+    if (message.kind == TemplateMessage::Kind::kLinked) outcome.linked = true;
     if (message.kind == TemplateMessage::Kind::kCheckpoint) {
       checkpointing_ = Checkpointing::kYes;
       outcome.checkpointed = true;

@@ -18,7 +18,7 @@ namespace gtest_fork_env {
 // the template protocol's socket: its Checkpoint() then makes it a template.
 ServerContext::ServerContext(std::string name, std::string host, uint16_t port, int notify_fd)
     : name_(std::move(name)), host_(std::move(host)), port_(port), notify_fd_(notify_fd) {
-  if (notify_fd_ < 0) control_fd_ = detail::TakeTemplateChannel();
+  if (notify_fd_ < 0) control_fd_ = detail::TakeTemplateChannel(/*announce_linked=*/true);
 }
 
 ServerContext::ServerContext(std::string name, std::string host, uint16_t port,
@@ -27,7 +27,7 @@ ServerContext::ServerContext(std::string name, std::string host, uint16_t port,
       host_(std::move(host)),
       port_(port),
       notify_fd_(-1),
-      control_fd_(detail::TakeTemplateChannel()),
+      control_fd_(detail::TakeTemplateChannel(/*announce_linked=*/true)),
       on_listening_(std::move(on_listening)) {}
 
 void ServerContext::NotifyListening(uint16_t bound_port) {

@@ -159,6 +159,7 @@ class ServerInstance {
     std::string waited_for;      // when not ready: what was waited for, and seen
     Failure decisive;            // a failure that needs no further explaining
     bool preload_loaded = false;  // the checkpoint library was seen in the program
+    bool linked = false;          // the program links the library ("linked")
   };
 
   Failure StartProcess(bool same_port);

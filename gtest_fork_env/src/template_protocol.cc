@@ -15,6 +15,7 @@ namespace {
 
 const char* KindName(TemplateMessage::Kind kind) {
   switch (kind) {
+    case TemplateMessage::Kind::kLinked: return "linked";
     case TemplateMessage::Kind::kCheckpoint: return "checkpoint";
     case TemplateMessage::Kind::kThreads: return "threads";
     case TemplateMessage::Kind::kClone: return "clone";
@@ -29,10 +30,16 @@ bool CarriesText(TemplateMessage::Kind kind) {
   return kind == TemplateMessage::Kind::kClone || kind == TemplateMessage::Kind::kSpare;
 }
 
+bool CarriesNumber(TemplateMessage::Kind kind) {
+  return !CarriesText(kind) && kind != TemplateMessage::Kind::kCheckpoint &&
+         kind != TemplateMessage::Kind::kLinked;
+}
+
 bool Parse(const std::string& line, TemplateMessage* message) {
   const std::string word = line.substr(0, line.find(' '));
   const std::string rest = line.size() > word.size() ? line.substr(word.size() + 1) : "";
-  for (auto kind : {TemplateMessage::Kind::kCheckpoint, TemplateMessage::Kind::kThreads,
+  for (auto kind : {TemplateMessage::Kind::kLinked, TemplateMessage::Kind::kCheckpoint,
+                    TemplateMessage::Kind::kThreads,
                     TemplateMessage::Kind::kClone, TemplateMessage::Kind::kSpare,
                     TemplateMessage::Kind::kPid,
                     TemplateMessage::Kind::kError}) {
@@ -40,7 +47,7 @@ bool Parse(const std::string& line, TemplateMessage* message) {
     message->kind = kind;
     message->text = CarriesText(kind) ? rest : std::string();
     message->number = 0;
-    if (CarriesText(kind) || kind == TemplateMessage::Kind::kCheckpoint) return true;
+    if (CarriesText(kind) || !CarriesNumber(kind)) return true;
     char* end = nullptr;
     message->number = std::strtol(rest.c_str(), &end, 10);
     return !rest.empty() && end && *end == '\0';
@@ -68,7 +75,7 @@ std::error_code SendMessage(int fd, const TemplateMessage& message) noexcept {
   if (CarriesText(message.kind)) {
     rest = message.text.data();
     rest_size = message.text.size();
-  } else if (message.kind != TemplateMessage::Kind::kCheckpoint) {
+  } else if (CarriesNumber(message.kind)) {
     rest_size = static_cast<size_t>(std::snprintf(number, sizeof number, "%ld", message.number));
   }
   const char* kind = KindName(message.kind);

@@ -9,6 +9,9 @@
 // and a server process under Scope::kTest or kTestSuite. Both sides read and
 // write it only through this file, so the format has one owner.
 //
+//   server -> test   "linked"           a program that links the library made
+//                                       its ServerContext (exec mode): a
+//                                       checkpoint may follow once it listens
 //   server -> test   "checkpoint"       it reached Checkpoint(): a template now
 //   server -> test   "threads <n>"      it reached Checkpoint() with n threads
 //                                       and cannot be a template; it exits
@@ -36,7 +39,7 @@ constexpr const char* kTemplateFdVariable = "GTEST_FORK_ENV_TEMPLATE_FD";
 constexpr const char* kDataDirVariable = "GTEST_FORK_ENV_DATA_DIR";
 
 struct TemplateMessage {
-  enum class Kind { kCheckpoint, kThreads, kClone, kSpare, kPid, kError };
+  enum class Kind { kLinked, kCheckpoint, kThreads, kClone, kSpare, kPid, kError };
   Kind kind = Kind::kCheckpoint;
   long number = 0;   // threads, pid or errno
   std::string text;  // the data directory of kClone and kSpare

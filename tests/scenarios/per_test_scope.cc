@@ -3,7 +3,7 @@
 // memory and files in its data directory, and crashes on request.
 //
 //   per_test_scope <marker> [--scope=suite]
-//       [--spawn=reexec|exec-linked|exec-preload]
+//       [--spawn=reexec|exec-linked|exec-preload|exec-plain]
 //       [--warmup-file=PATH] [--thread-before-checkpoint] [--no-checkpoint]
 //       [--start-timeout-ms=N]
 //       [gtest flags]
@@ -11,7 +11,8 @@
 // --spawn=exec-linked runs the same server as a program of its own that
 // links gtest_fork_env's server side (LINKED_SERVER); --spawn=exec-preload
 // runs it as an unmodified Python program (KV_SERVER_PY) with
-// Options::preload_checkpoint.
+// Options::preload_checkpoint; --spawn=exec-plain runs the Python program
+// without it (no template: a start per test).
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -133,6 +134,7 @@ ForkServerEnv* MakeEnv(int argc, char** argv, Options options) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--spawn=exec-linked") program = {LINKED_SERVER};
+    if (arg == "--spawn=exec-plain") program = {"/usr/bin/python3", KV_SERVER_PY};
     if (arg == "--spawn=exec-preload") {
       program = {"/usr/bin/python3", KV_SERVER_PY};
       options.preload_checkpoint = true;
