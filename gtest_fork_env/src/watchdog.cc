@@ -19,6 +19,7 @@
 
 #include "async_safe.h"
 #include "process.h"
+#include "raw_syscall.h"
 #include "unique_fd.h"
 
 namespace gtest_fork_env::detail {
@@ -51,13 +52,15 @@ void WatchDirectory(const char* line, size_t length) {
 }
 
 // Unlinks the entries of `dir` (not recursively) and the directory.
-// Async-signal-safe: getdents64 and unlinkat, no opendir (it allocates).
+// Async-signal-safe and errno-free: raw getdents64 and unlinkat, no
+// opendir (it allocates).
 void RemoveWatchedDirectory(const char* dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  const long fd = RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(dir),
+                             O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (fd >= 0) {
     alignas(8) char entries[4096];
     for (int round = 0; round < 64; ++round) {
-      long got = syscall(SYS_getdents64, fd, entries, sizeof entries);
+      long got = RawSyscall(SYS_getdents64, fd, reinterpret_cast<long>(entries), sizeof entries);
       if (got <= 0) break;
       for (long offset = 0; offset < got;) {
         // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
@@ -65,14 +68,14 @@ void RemoveWatchedDirectory(const char* dir) {
         std::memcpy(&reclen, entries + offset + 16, sizeof reclen);
         const char* name = entries + offset + 19;
         if (!(name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))) {
-          unlinkat(fd, name, 0);
+          RawSyscall(SYS_unlinkat, fd, reinterpret_cast<long>(name), 0);
         }
         offset += reclen;
       }
     }
-    close(fd);
+    RawSyscall(SYS_close, fd);
   }
-  rmdir(dir);
+  RawSyscall(SYS_unlinkat, AT_FDCWD, reinterpret_cast<long>(dir), AT_REMOVEDIR);
 }
 
 // Applies one command line (without its '\n') to the tables.
@@ -106,9 +109,9 @@ void ReadCommands(int fd) {
   size_t used = 0;
   for (;;) {
     char buffer[512];
-    ssize_t got = RetryOnEintr([&] { return read(fd, buffer, sizeof buffer); });
+    const long got = RawSyscallRetrying(SYS_read, fd, reinterpret_cast<long>(buffer), sizeof buffer);
     if (got <= 0) return;
-    for (ssize_t i = 0; i < got; ++i) {
+    for (long i = 0; i < got; ++i) {
       if (buffer[i] != '\n') {
         if (used < sizeof line) line[used++] = buffer[i];
         continue;
@@ -119,13 +122,23 @@ void ReadCommands(int fd) {
   }
 }
 
-// Closes descriptors 0 to 2 without a failing call where close_range
-// exists (see StartWatchdogProcess: errno may be the test process's).
-void CloseStdio() {
-#if defined(__linux__) && defined(SYS_close_range)
-  if (syscall(SYS_close_range, 0, 2, 0) == 0) return;
+// Closes the descriptors from `first` to `last`: close_range where the
+// kernel has it (5.9+), else one by one (unused descriptors just fail,
+// errno-free).
+void CloseRange(unsigned first, unsigned last) {
+#if defined(SYS_close_range)
+  if (RawSyscall(SYS_close_range, first, last, 0) == 0) return;
 #endif
-  for (int fd = 0; fd < 3; ++fd) close(fd);
+  for (unsigned fd = first; fd <= last && fd < 65536; ++fd) RawSyscall(SYS_close, fd);
+}
+
+// Blocks the signals that would end it with the test process's group (a
+// Ctrl-C): blocked, they stay pending and never act. The raw mask call is
+// the same on every architecture, unlike the kernel's sigaction structure.
+void BlockStopSignals() {
+  unsigned long mask = 0;
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) mask |= 1UL << (signal - 1);
+  RawSyscall(SYS_rt_sigprocmask, SIG_BLOCK, reinterpret_cast<long>(&mask), 0, sizeof mask);
 }
 
 // The watchdog's body. It reads "+<pgid>", "-<pgid>" and "r<dir>" lines
@@ -137,32 +150,33 @@ void CloseStdio() {
 // have threads when it forks it; hence the fixed tables. It may run in the
 // test process's memory (StartWatchdogProcess): it must touch nothing but
 // its stack and its tables, and no call of it may fail while the test
-// process lives (errno is the starting thread's).
+// process lives (errno is the starting thread's). So every system call it
+// makes is a raw one (raw_syscall.h), which leaves errno alone: killing a
+// group that is already gone, say, fails with ESRCH while the test thread
+// that started it may still run, or may have exited and freed its TLS.
 [[noreturn]] void RunWatchdog(int command_fd) {
   // The tables may hold a copy of another watchdog's entries: this process
   // may be a forked copy of a test process (a fast death test) that starts
   // servers of its own.
   g_group_count = 0;
   g_watched_dir_count = 0;
-  setpgid(0, 0);
-  SetDisposition(SIGTERM, SIG_IGN);
-  SetDisposition(SIGINT, SIG_IGN);
-  SetDisposition(SIGHUP, SIG_IGN);
-  if (command_fd != 3) dup2(command_fd, 3);
+  RawSyscall(SYS_setpgid, 0, 0);
+  BlockStopSignals();
+  if (command_fd != 3) RawSyscall(SYS_dup3, command_fd, 3, 0);
   // Hold nothing of the parent's: not its stdout pipe (ctest waits for it to
   // close) and no server's descriptors.
-  CloseStdio();
-  CloseFrom(4);
+  CloseRange(0, 2);
+  CloseRange(4, ~0U);
   ReadCommands(3);
   // The test process is gone: nobody will stop these groups any more.
   if (g_group_count > 0) {
-    for (size_t j = 0; j < g_group_count; ++j) kill(-g_groups[j], SIGTERM);
+    for (size_t j = 0; j < g_group_count; ++j) RawSyscall(SYS_kill, -g_groups[j], SIGTERM);
     struct timespec grace = {0, 100 * 1000 * 1000};
-    nanosleep(&grace, nullptr);
-    for (size_t j = 0; j < g_group_count; ++j) kill(-g_groups[j], SIGKILL);
+    RawSyscallRetrying(SYS_nanosleep, reinterpret_cast<long>(&grace), 0);
+    for (size_t j = 0; j < g_group_count; ++j) RawSyscall(SYS_kill, -g_groups[j], SIGKILL);
   }
   for (size_t j = 0; j < g_watched_dir_count; ++j) RemoveWatchedDirectory(g_watched_dirs[j]);
-  _exit(0);
+  for (;;) RawSyscall(SYS_exit_group, 0);
 }
 
 // This process's watchdog. A forked copy of the test process (a middle
@@ -184,7 +198,9 @@ int WatchdogEntry(void* command_fd) {
 }
 
 // Whether the watchdog may share the test process's memory (clone with
-// CLONE_VM, as posix_spawn does, but without exec). Not under ASan or TSan,
+// CLONE_VM, as posix_spawn does, but without exec). Only where its system
+// calls can be raw ones (raw_syscall.h), which leave the test thread's
+// errno alone. Not under ASan or TSan,
 // whose per-thread state the clone would share; and only from Linux 5.16 on:
 // before it, a test binary that dumps core takes every process sharing its
 // memory down with it (zap_threads), the watchdog included.
@@ -196,7 +212,7 @@ bool MayShareMemory() {
   return false;
 #endif
 #endif
-#if defined(__linux__)
+#if defined(__linux__) && defined(GTEST_FORK_ENV_HAVE_RAW_SYSCALL)
   struct utsname names;
   int major = 0, minor = 0;
   if (uname(&names) != 0 || std::sscanf(names.release, "%d.%d", &major, &minor) != 2) return false;
