@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,21 @@ constexpr size_t kHeaderBytes = 13;  // crc, type, key size, value size
 constexpr uint32_t kMaxReplayValueBytes = uint32_t{1} << 30;
 
 std::error_code LastError() { return {errno, std::system_category()}; }
+
+// flock(LOCK_EX | LOCK_NB), tried again for a moment while the file is held.
+// A lock can outlive its holder's close() or exit: a process that reads
+// /proc/<pid>/fd of the holder at that moment keeps a reference to the file,
+// and the lock goes only when that reference does. A restart would then see
+// its own predecessor's lock; a file truly in use still fails, 0.5 s later.
+int LockExclusive(int fd) {
+  constexpr int kTries = 500;
+  for (int tries = 1;; ++tries) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    if ((errno != EWOULDBLOCK && errno != EINTR) || tries == kTries) return -1;
+    const timespec pause{0, 1000 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+}
 
 constexpr std::array<uint32_t, 256> MakeCrcTable() {
   std::array<uint32_t, 256> table{};
@@ -171,7 +187,7 @@ std::unique_ptr<DataLog> DataLog::Open(const std::string& path, bool fsync, cons
   };
   Fd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (fd.get() < 0) return fail("cannot open: " + LastError().message());
-  if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+  if (LockExclusive(fd.get()) != 0) {
     return fail(errno == EWOULDBLOCK ? "is in use by another process"
                                      : "cannot lock: " + LastError().message());
   }
