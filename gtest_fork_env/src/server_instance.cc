@@ -714,9 +714,10 @@ std::string ServerInstance::DaemonNote(const ExitStatus& status,
             "background and exits), " + foreground;
   const uint16_t port = port_ != 0 ? port_ : last_port_;
   // A daemon that escaped binds its port a little after its parent exited:
-  // look for it for up to half a second (a diagnosis on a failure path).
+  // look for it for up to 2 s (a diagnosis on a failure path; redis-server
+  // on a loaded machine was seen to bind more than 500 ms after).
   bool answers = false;
-  const auto look_until = Clock::now() + milliseconds(500);
+  const auto look_until = Clock::now() + milliseconds(2000);
   while (port != 0 && !answers && Clock::now() < look_until) {
     answers = TcpConnectOnce(options_.host, port, milliseconds(50)).ok;
     if (!answers) {
