@@ -34,6 +34,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "bench_util.h"
 #include "listen_socket.h"
 #include "sample_server/serve.h"
 #include "server_instance.h"
@@ -47,9 +48,12 @@ using gtest_fork_env::Scope;
 using gtest_fork_env::detail::Launch;
 using gtest_fork_env::detail::ServerInstance;
 
+using bench::FlagValue;
+using bench::LoadAverage;
+using bench::Percentile;
+
 bool Fails(const gtest_fork_env::detail::Failure& failure) {
-  if (failure) std::fprintf(stderr, "program_clone_bench: %s\n", failure->c_str());
-  return failure.has_value();
+  return bench::Fails("program_clone_bench", failure);
 }
 
 // One GET on a fresh connection; true when it got a 200.
@@ -151,18 +155,6 @@ uint16_t FreePort() {
   return port;
 }
 
-double Percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  return values.empty() ? 0 : values[static_cast<size_t>(p * (values.size() - 1))];
-}
-
-std::string LoadAverage() {
-  std::ifstream file("/proc/loadavg");
-  std::string one, five, fifteen;
-  file >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
 void Report(const std::vector<Variant>& variants, const std::string& out_dir,
             const std::string& load_before) {
   std::map<std::string, double> median;
@@ -192,12 +184,6 @@ void Report(const std::vector<Variant>& variants, const std::string& out_dir,
       median["sample_anew"] / median["sample_exec_clone"]);
   std::ofstream(out_dir + "/program_clone.txt") << text;
   std::fputs(text, stdout);
-}
-
-// The value of `--name=value` in `arg`, pointing into `arg` itself.
-const char* FlagValue(const char* arg, const std::string& name) {
-  return std::strncmp(arg, (name + "=").c_str(), name.size() + 1) == 0 ? arg + name.size() + 1
-                                                                       : nullptr;
 }
 
 }  // namespace

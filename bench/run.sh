@@ -13,6 +13,8 @@
 #                            variant and run; clone_samples.csv every cycle
 #   wrk.csv, wrk_*.txt       the sample server under wrk (GET and PUT)
 #   program_clone*.{csv,txt} warm clones of programs (bench/run_programs.sh)
+#   big_template*.{csv,txt}  64 and 256 MiB templates with and without huge
+#                            pages (bench/run_big_templates.sh)
 #   benchmarks.png           the plot
 #
 #   bash bench/run.sh
@@ -264,6 +266,12 @@ echo "compilers_running_after=$(pgrep -c -x cc1plus || true)" >>"$machine_file"
 if [ -z "$only" ]; then
   log "warm clones of programs (bench/run_programs.sh, about 2 minutes)"
   BENCH_BUILD_DIR="$build" BENCH_SKIP_BUILD=1 bash "$repo/bench/run_programs.sh"
+fi
+
+# ----------------------------------------------- big warm templates
+if [ -z "$only" ] || [ "$only" = per_test ]; then
+  log "big warm templates (bench/run_big_templates.sh, about 1 minute)"
+  BENCH_BUILD_DIR="$build" BENCH_SKIP_BUILD=1 bash "$repo/bench/run_big_templates.sh"
 fi
 
 # ----------------------------------------------------------- plot and report

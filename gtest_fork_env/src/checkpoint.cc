@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "huge_pages.h"
 #include "template_protocol.h"
 #include "unique_fd.h"
 
@@ -49,19 +50,28 @@ class Template {
     template_pid_ = getpid();
     CatchStopSignals();
     MessageReader reader;
+    int pause_ms = 0;
     for (;;) {
       struct pollfd event = {control_fd_, POLLIN, 0};
       sigset_t none;
       sigemptyset(&none);
-      int ready = ppoll(&event, 1, nullptr, &none);  // stop signals only here
+      // Idle with huge-page work to do: wait for orders only as long as the
+      // last step asked.
+      const struct timespec pause = {0, pause_ms * 1000L * 1000L};
+      const bool busy = huge_pages_.HasWork();
+      int ready = ppoll(&event, 1, busy ? &pause : nullptr, &none);  // stop signals only here
       if (g_stop_requested) Exit();
+      if (ready == 0 && busy) pause_ms = huge_pages_.Step();
       if (ready <= 0) continue;
       if (!reader.Fill(control_fd_)) Exit();  // the test process is gone or done
       TemplateMessage order;
       while (reader.Next(&order)) {
         const bool spare = order.kind == TemplateMessage::Kind::kSpare;
         if (!spare && order.kind != TemplateMessage::Kind::kClone) continue;
-        if (!MakeClone()) continue;
+        if (!MakeClone()) {
+          if (++orders_served_ == kOrdersBeforeHugePages) huge_pages_.Plan();
+          continue;
+        }
         if (spare) AwaitGo();
         sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
         return order.text;
@@ -171,7 +181,14 @@ class Template {
   static constexpr size_t kStopSignals = 3;
   static constexpr int kStopSignal[kStopSignals] = {SIGTERM, SIGINT, SIGHUP};
 
+  // The first test's clone and its spare come before it: a test process
+  // that runs one test (a process per test) orders no more, and pays no
+  // collapse it cannot use. The third order comes when a second test starts.
+  static constexpr int kOrdersBeforeHugePages = 3;
+
   int control_fd_;
+  WarmMemoryOnHugePages huge_pages_;
+  int orders_served_ = 0;
   pid_t test_process_ = -1;  // the parent of the template and of every clone
   pid_t template_pid_ = -1;
   sigset_t saved_mask_;

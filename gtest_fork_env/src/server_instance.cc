@@ -14,6 +14,7 @@
 
 #include "checkpoint.h"
 #include "checkpoint_library.h"
+#include "huge_pages.h"
 #include "kept_entries.h"
 #include "gtest_fork_env/url.h"
 #include "listen_socket.h"
@@ -161,6 +162,9 @@ SpawnRequest ServerInstance::MakeRequest(uint16_t port, const Channels& channels
   request.output_fd = log_.fd.get();
   std::vector<std::string> env;
   for (const std::string& entry : options_.env) env.push_back(Expand(entry, port, error));
+  if (!options_.huge_pages && channels.control_child.get() >= 0) {
+    env.push_back(std::string(kHugePagesVariable) + "=0");
+  }
   const int notify_read = channels.notify_read.get(), notify_write = channels.notify_write.get();
   const int control_parent = channels.control_parent.get();
   const int control_child = channels.control_child.get();
