@@ -104,19 +104,9 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
     }
     if (port_ != 0 && awaiting && options_.preload_checkpoint) {
       if (!WatchPreload(control_fd, outcome)) return outcome;
-    } else if (port_ != 0 && !outcome.checkpointed) {
-      const bool long_left = Remaining(deadline) > milliseconds(1000);
-      std::string failure = ProbeOnce();
-      // A passing probe counts only while the server lives: a program that
-      // daemonized can pass it from a process we do not watch.
-      if (failure.empty() && !process_.Peek()) {
-        outcome.ready = true;
-        return outcome;
-      }
-      if (!outcome.decisive) {
-        tally_.Add(failure.empty() ? "the probe passed, but the process had exited" : failure,
-                   !long_left && Clock::now() >= deadline);
-      }
+    } else if (port_ != 0 && !outcome.checkpointed && ProbeUntilReady(awaiting, control_fd,
+                                                                        deadline, outcome)) {
+      return outcome;
     }
     if (outcome.checkpointed || outcome.decisive) return outcome;
     const bool exited = process_.Peek().has_value();
@@ -149,6 +139,30 @@ ServerInstance::Readiness ServerInstance::WaitUntilReady(int notify_fd, int cont
   }
 }
 
+// One probe: true when the wait is over (ready, or it turned out to be a
+// template, or failed). A passing probe counts only while the server lives:
+// a program that daemonized can pass it from a process we do not watch.
+bool ServerInstance::ProbeUntilReady(bool awaiting, int control_fd,
+                                     Clock::time_point deadline, Readiness& outcome) {
+  const bool long_left = Remaining(deadline) > milliseconds(1000);
+  std::string failure = ProbeOnce();
+  if (failure.empty() && !process_.Peek()) {
+    // A program that links the library may have begun to listen between
+    // AwaitCheckpointBeforeProbe's connect and this probe: it said "linked"
+    // before it listened, so that is known now, and it may be a template.
+    if (awaiting && mode_ == Mode::kExec && !AwaitLinkedCheckpoint(control_fd, outcome)) {
+      return true;
+    }
+    outcome.ready = true;
+    return true;
+  }
+  if (!outcome.decisive) {
+    tally_.Add(failure.empty() ? "the probe passed, but the process had exited" : failure,
+               !long_left && Clock::now() >= deadline);
+  }
+  return false;
+}
+
 // Before a probe of a server that may become a template, which would never
 // answer it: false (with `outcome` updated) when it became one or failed.
 // A server function that reported its port may be on its way to
@@ -161,8 +175,13 @@ bool ServerInstance::AwaitCheckpointBeforeProbe(int control_fd, Readiness& outco
   if (mode_ != Mode::kExec) return AwaitCheckpoint(control_fd, outcome);
   if (options_.preload_checkpoint) return true;
   if (!TcpConnectOnce(options_.host, port_, milliseconds(100)).ok) return true;
-  // A program that links the library said so before it listened; any other
-  // program is no template, and is probed at once.
+  return AwaitLinkedCheckpoint(control_fd, outcome);
+}
+
+// Exec mode, the program listens: a program that links the library said so
+// before it listened, and gets the grace; any other program is no template,
+// and is probed at once. Returns as AwaitCheckpoint.
+bool ServerInstance::AwaitLinkedCheckpoint(int control_fd, Readiness& outcome) {
   if (!ReadControl(control_fd, outcome)) return false;
   if (!outcome.linked) {
     checkpointing_ = Checkpointing::kNo;

@@ -192,6 +192,9 @@ class ServerInstance {
   bool ReadWhatItLeft(int notify_fd, std::string& notice, int control_fd, Readiness& outcome);
   bool AwaitCheckpoint(int control_fd, Readiness& outcome);
   bool AwaitCheckpointBeforeProbe(int control_fd, Readiness& outcome);
+  bool AwaitLinkedCheckpoint(int control_fd, Readiness& outcome);
+  bool ProbeUntilReady(bool awaiting, int control_fd,
+                       std::chrono::steady_clock::time_point deadline, Readiness& outcome);
   bool WatchPreload(int control_fd, Readiness& outcome);
   std::string ExplainPreloadTimeout(const Readiness& outcome) const;
   std::string DescribeWait() const;
