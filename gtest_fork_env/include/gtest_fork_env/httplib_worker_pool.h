@@ -52,6 +52,14 @@ class OnDemandWorkerPool : public httplib::TaskQueue {
     wake_.notify_one();
   }
 
+  // Workers waiting for a job now. A worker whose job just returned counts
+  // again only once it is back waiting: a job enqueued before that may get
+  // a worker of its own (up to max_workers).
+  size_t idle_workers() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return idle_;
+  }
+
   // Runs the jobs already queued, then joins every worker. Idempotent.
   void shutdown() override {
     std::vector<std::thread> workers;
@@ -82,7 +90,7 @@ class OnDemandWorkerPool : public httplib::TaskQueue {
   }
 
   const size_t max_workers_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::list<std::function<void()>> jobs_;
   std::vector<std::thread> workers_;
