@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -256,6 +257,46 @@ TEST(ServerInstance, EndUnitReportsACrashedClone) {
   EXPECT_NE(server.pid(), clone);
   EXPECT_FALSE(server.EndUnit(false, "test Crash.Two"));
   server.Finish(/*remove_temporary_files=*/true);
+}
+
+// A clone that writes "terminated" to g_stop_marker when SIGTERM comes.
+char g_stop_marker[512];
+extern "C" void WriteStopMarker(int) {
+  const int fd = open(g_stop_marker, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd >= 0 && write(fd, "terminated\n", 11) == 11) close(fd);
+  _exit(0);
+}
+int MarksItsStop(ServerContext& context) {
+  signal(SIGTERM, WriteStopMarker);  // before the checkpoint: every clone has it
+  return AcceptUntilTerminated(context);
+}
+
+// Options::kill_passed_clones: a passed test's clone is killed, with no
+// stop path run and nothing reported; a failed test's clone still gets
+// SIGTERM; and without the option every clone does.
+TEST(ServerInstance, KillPassedClonesSparesOnlyTheFailedTestsClone) {
+  const std::string marker = ::testing::TempDir() + "stop-marker-" + std::to_string(getpid());
+  std::snprintf(g_stop_marker, sizeof g_stop_marker, "%s", marker.c_str());
+  unlink(marker.c_str());
+  Options options = PerTest("killed");
+  options.kill_passed_clones = true;
+  ServerInstance server(options, Function(MarksItsStop));
+  ASSERT_FALSE(server.Start(false));
+  const pid_t passed = server.pid();
+  EXPECT_FALSE(server.EndUnit(/*keep_data=*/false, "test Kill.Passed"));
+  EXPECT_FALSE(ProcessAlive(passed));
+  EXPECT_EQ(ReadAll(marker), "");
+  ASSERT_FALSE(server.Start(true));
+  EXPECT_FALSE(server.EndUnit(/*keep_data=*/true, "test Kill.Failed"));
+  EXPECT_EQ(ReadAll(marker), "terminated\n");
+  server.Finish(true);
+
+  ServerInstance terminated(PerTest("terminated"), Function(MarksItsStop));
+  ASSERT_FALSE(terminated.Start(false));
+  EXPECT_FALSE(terminated.EndUnit(/*keep_data=*/false, "test Term.Passed"));
+  EXPECT_EQ(ReadAll(marker), "terminated\nterminated\n");
+  terminated.Finish(true);
+  unlink(marker.c_str());
 }
 
 // While a unit runs, the template makes the next unit's clone (the spare),

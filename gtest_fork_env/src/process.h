@@ -123,8 +123,10 @@ class Process {
   // whether the child needed SIGKILL.
   ExitStatus Stop(std::chrono::milliseconds grace, bool* forced = nullptr) noexcept;
 
- private:
+  // SIGKILL to the whole group at once, and the child reaped.
   ExitStatus KillGroupAndReap() noexcept;
+
+ private:
   void Reset() noexcept;
 
   pid_t pid_ = -1;

@@ -747,6 +747,16 @@ ServerInstance::StopOutcome ServerInstance::Stop() {
   return outcome;
 }
 
+ServerInstance::StopOutcome ServerInstance::Kill() {
+  StopOutcome outcome;
+  if (!process_.started()) return outcome;
+  outcome.was_running = true;
+  outcome.forced = !process_.Peek();  // our SIGKILL, not a crash
+  outcome.status = process_.KillGroupAndReap();
+  port_ = 0;
+  return outcome;
+}
+
 std::error_code ServerInstance::Signal(int signal) {
   if (!process_.started()) return std::make_error_code(std::errc::no_such_process);
   if (kill(process_.pid(), signal) != 0) return LastError();
@@ -759,7 +769,7 @@ Failure ServerInstance::EndUnit(bool keep_data, const std::string& during) {
   Failure death = CheckAlive("during " + during);
   CollectSpare();  // registers it with the watchdog before the next test
   const auto ran = Clock::now() - started_at_;
-  StopOutcome outcome = Stop();
+  StopOutcome outcome = keep_data || !options_.kill_passed_clones ? Stop() : Kill();
   const ExitStatus& status = outcome.status;
   const bool stopped_cleanly =
       status.success() || (status.signaled && status.signal == SIGTERM) || outcome.forced;

@@ -96,6 +96,9 @@ class ServerInstance {
   // does nothing when it does not run. The log file, an activation socket
   // and the template stay for a later Start.
   StopOutcome Stop();
+  // The same with SIGKILL at once (Options::kill_passed_clones); `forced`
+  // tells that it still ran.
+  StopOutcome Kill();
   // Sends `signal` to the server process alone, as a crash would come.
   std::error_code Signal(int signal);
 

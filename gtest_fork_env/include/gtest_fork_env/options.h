@@ -178,6 +178,15 @@ struct Options {
   // false (or GTEST_FORK_ENV_HUGE_PAGES=0 in the environment) keeps the
   // template as it warmed up. docs/guide.md, "Big warm templates".
   bool huge_pages = true;
+  // Scope::kTest and kTestSuite: after a test (suite) that passed, end its
+  // clone with SIGKILL at once instead of SIGTERM and a wait for it to exit.
+  // Nothing such a clone leaves is kept (its data directory is removed and
+  // its memory thrown away), so a clean stop buys nothing but time, unless
+  // the server writes somewhere else at exit that a later test reads, or you
+  // want a crash on SIGTERM to be reported. A failed test's clone still gets
+  // SIGTERM, so that its log and data directory are complete for you to
+  // read. Off by default: a server's own exit path then always runs.
+  bool kill_passed_clones = false;
 
   // --- HTTPS (docs/https.md) ---
   // Makes a throwaway CA and a server certificate for the test binary (once,
