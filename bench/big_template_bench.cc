@@ -12,6 +12,11 @@
 //   256m_touch    and its _4k twin: each clone also writes one byte in every
 //                 2 MiB of the warm state before it answers (128 writes):
 //                 the copy-on-write a test's writes cost
+//   small_kill    small, with Options::kill_passed_clones (SIGKILL at the end)
+//   floor_thread  the floor of a clone, by hand (floor.h FloorThreadCycle):
+//                 this process forks, the child makes one thread that accepts
+//                 and answers the GET on a socket bound once, then SIGKILL
+//                 and waitpid. Target (issue 19): small at most 2x of it.
 //
 // The target (issue 19): a clone of a 64 or 256 MiB template costs at most
 // max(2x, +2 ms) of a clone of the small one. Before the rounds each
@@ -43,6 +48,7 @@
 
 #include "bench_util.h"
 #include "floor.h"
+#include "listen_socket.h"
 #include "server_instance.h"
 #include "small_server.h"
 
@@ -66,6 +72,7 @@ struct Shape {
   size_t warm_bytes;
   bool huge_pages;
   bool touch;  // the clone writes a byte in every 2 MiB before it answers
+  bool kill = false;  // Options::kill_passed_clones
 };
 
 // The server: `warm_bytes` written before ServeHttplib (once per template).
@@ -96,6 +103,7 @@ std::unique_ptr<ServerInstance> MakeServer(const Shape& shape) {
   options.name = "big-" + shape.name;
   options.scope = Scope::kTest;
   options.huge_pages = shape.huge_pages;
+  options.kill_passed_clones = shape.kill;
   options.start_timeout = milliseconds(30000);
   Launch launch;
   launch.function = WarmServer(shape);
@@ -167,7 +175,8 @@ bool Prime(ServerInstance& server, OneTime* once) {
 
 struct Variant {
   Shape shape;
-  std::unique_ptr<ServerInstance> server;
+  std::unique_ptr<ServerInstance> server;  // none for the floor
+  std::function<bool()> cycle;
   OneTime once;
   std::vector<double> ms;
 };
@@ -210,6 +219,12 @@ void Report(const std::vector<Variant>& variants, const std::string& out_dir,
         << "," << v.once.collapse_wall_ms << "," << v.once.collapse_cpu_ms << ","
         << v.once.rss_before_kb << "," << v.once.rss_after_kb << "," << v.once.huge_kb << "\n";
   }
+  const double floor = median["floor_thread"];
+  std::snprintf(line, sizeof line,
+                "against the floor (fork, one thread, the GET answered, SIGKILL, reaped; "
+                "target <= 2x): small x%.2f, small_kill x%.2f\n",
+                small / floor, median["small_kill"] / floor);
+  text << line;
   std::ofstream(out_dir + "/big_template.txt") << text.str();
   std::fputs(text.str().c_str(), stdout);
 }
@@ -227,16 +242,26 @@ int main(int argc, char** argv) {
   const size_t mib = size_t{1} << 20;
   std::vector<Variant> variants;
   for (Shape shape : std::vector<Shape>{{"small", 0, true, false},
+                                        {"small_kill", 0, true, false, true},
                                         {"64m", 64 * mib, true, false},
                                         {"64m_4k", 64 * mib, false, false},
                                         {"256m", 256 * mib, true, false},
                                         {"256m_4k", 256 * mib, false, false},
                                         {"256m_touch", 256 * mib, true, true},
                                         {"256m_touch_4k", 256 * mib, false, true}}) {
-    variants.push_back({shape, MakeServer(shape), {}, {}});
+    auto server = MakeServer(shape);
+    ServerInstance* instance = server.get();
+    variants.push_back({shape, std::move(server), [instance] { return Cycle(*instance); }, {}, {}});
   }
+  gtest_fork_env::detail::UniqueFd floor_socket;
+  uint16_t floor_port = 0;
+  if (gtest_fork_env::detail::Listen("127.0.0.1", 0, floor_socket, &floor_port)) return 1;
+  const int floor_fd = floor_socket.get();
+  variants.push_back({{"floor_thread", 0, false, false}, nullptr,
+                      [floor_fd, floor_port] { return bench::FloorThreadCycle(floor_fd, floor_port); },
+                      {}, {}});
   for (Variant& v : variants) {
-    if (!Prime(*v.server, &v.once)) return 1;
+    if (v.server && !Prime(*v.server, &v.once)) return 1;
   }
   std::mt19937 shuffle(20261207);
   std::vector<size_t> order(variants.size());
@@ -245,7 +270,7 @@ int main(int argc, char** argv) {
     std::shuffle(order.begin(), order.end(), shuffle);
     for (size_t i : order) {
       const auto t0 = Clock::now();
-      if (!Cycle(*variants[i].server)) {
+      if (!variants[i].cycle()) {
         std::fprintf(stderr, "big_template_bench: a cycle of %s failed\n",
                      variants[i].shape.name.c_str());
         return 1;
@@ -253,7 +278,9 @@ int main(int argc, char** argv) {
       variants[i].ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
   }
-  for (Variant& v : variants) v.server->Finish(true);
+  for (Variant& v : variants) {
+    if (v.server) v.server->Finish(true);
+  }
   Report(variants, out_dir, load_before);
   return 0;
 }

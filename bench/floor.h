@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "small_server.h"
 
@@ -91,6 +92,44 @@ inline bool FloorForkCycle(long long* start_ns, long long* stop_ns) {
   *start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
   *stop_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count();
   return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// The floor of a test's clone (issue 19): the least a hand-written fork of
+// a warm process can do to serve one test, with the thread an httplib
+// server needs. On `listen_fd` (bound and listening once, as a template's
+// socket is): fork; the child makes one thread, which accepts one
+// connection, reads the request and answers 200 "hello"; the parent's GET
+// /hello gets it; then SIGKILL and waitpid. False when any step failed.
+inline bool FloorThreadCycle(int listen_fd, uint16_t port) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    std::thread worker([listen_fd] {
+      const int client = accept(listen_fd, nullptr, nullptr);
+      char request[1024];
+      std::string seen;
+      ssize_t got;
+      while (seen.find("\r\n\r\n") == std::string::npos &&
+             (got = read(client, request, sizeof request)) > 0) {
+        seen.append(request, static_cast<size_t>(got));
+      }
+      static const char kAnswer[] =
+          "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+      ssize_t wrote = write(client, kAnswer, sizeof kAnswer - 1);
+      (void)wrote;
+      close(client);
+    });
+    worker.join();
+    pause();  // until the SIGKILL
+    _exit(0);
+  }
+  const bool ok = GetHelloOnce(port);
+  kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return ok && WIFSIGNALED(status);
 }
 
 }  // namespace bench

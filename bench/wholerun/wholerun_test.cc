@@ -10,7 +10,8 @@
 // - with WHOLERUN_SHARED_STATE=<file>, the tests use the one shared server
 //   whose port wholerun_shared_ctl wrote to that file (a ctest fixture starts
 //   it once before all tests and stops it after).
-// - with WHOLERUN_SCOPE=test, the ForkServerEnv runs under Scope::kTest: one
+// - with WHOLERUN_SCOPE=test (test_kill: and Options::kill_passed_clones),
+//   the ForkServerEnv runs under Scope::kTest: one
 //   process, and each test gets a fresh clone of a warm template. Each test
 //   then also checks that the key of the test before it is absent, so the
 //   run proves that every test saw a fresh server.
@@ -97,8 +98,9 @@ int main(int argc, char** argv) {
     gtest_fork_env::Options options;
     options.name = "sample";
     const char* scope = std::getenv("WHOLERUN_SCOPE");
-    if (scope && std::string(scope) == "test") {
+    if (scope && (std::string(scope) == "test" || std::string(scope) == "test_kill")) {
       options.scope = gtest_fork_env::Scope::kTest;
+      options.kill_passed_clones = std::string(scope) == "test_kill";
       g_fresh_per_test = true;
     }
     auto* env = static_cast<gtest_fork_env::ForkServerEnv*>(::testing::AddGlobalTestEnvironment(
