@@ -172,9 +172,9 @@ struct Options {
   // template. Only writable private anonymous memory (heap, anonymous
   // mappings) whose pages are at least 3/4 in use, and only when that adds
   // up to 16 MiB; nothing when transparent huge pages are "never". Costs the
-  // template CPU once (20-130 ms for 64 MiB here) and up to a third more
+  // template CPU once (10-160 ms for 64 MiB here) and up to a third more
   // memory for what it collapses; a clone still copies only the 4 KiB it
-  // writes, after splitting that huge page in itself (about 16 us each).
+  // writes, after splitting that huge page in itself (16-19 us each here).
   // false (or GTEST_FORK_ENV_HUGE_PAGES=0 in the environment) keeps the
   // template as it warmed up. docs/guide.md, "Big warm templates".
   bool huge_pages = true;
