@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -52,17 +53,10 @@ bool IsWarmAnonymous(const std::string& line, uintptr_t* start, uintptr_t* end) 
   return true;
 }
 
-// Whether at least 3/4 of the small pages of [start, start + size) are in
-// memory.
-bool IsDense(uintptr_t start, size_t size) {
-  unsigned char resident[1024];
-  const size_t pages = size / kSmallPage;
-  if (pages > sizeof resident) return false;
-  if (mincore(reinterpret_cast<void*>(start), size, resident) != 0) return false;
-  size_t in_memory = 0;
-  for (size_t i = 0; i < pages; ++i) in_memory += resident[i] & 1;
-  return in_memory * 4 >= pages * 3;
-}
+// A mapping mostly reserved, not used, is not scanned: what a sanitizer
+// reserves for its shadow (terabytes, of which a few MiB are in memory)
+// would take minutes of mincore calls and has nothing to gain.
+constexpr size_t kMaxSizeToResident = 64;
 
 }  // namespace
 
@@ -85,26 +79,52 @@ WarmMemoryOnHugePages::WarmMemoryOnHugePages() noexcept {
   }
 }
 
+// /proc/self/smaps: each mapping's line, then its fields, "Rss:" among them.
 void WarmMemoryOnHugePages::Plan() noexcept {
   ranges_.clear();
   next_ = 0;
   if (!enabled_) return;
-  const std::string maps = ReadSmallFile("/proc/self/maps");
+  const std::string smaps = ReadSmallFile("/proc/self/smaps");
+  uintptr_t start = 0, end = 0;
+  bool warm = false;
   size_t at = 0;
-  while (at < maps.size()) {
-    size_t line_end = maps.find('\n', at);
-    if (line_end == std::string::npos) line_end = maps.size();
-    uintptr_t start = 0, end = 0;
-    if (IsWarmAnonymous(maps.substr(at, line_end - at), &start, &end)) {
-      const uintptr_t mask = ~static_cast<uintptr_t>(huge_page_ - 1);
-      for (uintptr_t page = (start + huge_page_ - 1) & mask; page + huge_page_ <= end;
-           page += huge_page_) {
-        if (IsDense(page, huge_page_)) ranges_.push_back(page);
-      }
-    }
+  while (at < smaps.size()) {
+    size_t line_end = smaps.find('\n', at);
+    if (line_end == std::string::npos) line_end = smaps.size();
+    const std::string line = smaps.substr(at, line_end - at);
     at = line_end + 1;
+    if (line.compare(0, 4, "Rss:") == 0) {
+      const size_t resident = static_cast<size_t>(std::atoll(line.c_str() + 4)) * 1024;
+      if (warm && resident >= huge_page_ && (end - start) / kMaxSizeToResident <= resident) {
+        AddDenseRanges(start, end);
+      }
+      warm = false;
+    } else if (line.find('-') < line.find(' ')) {  // "start-end perms ...": a new mapping
+      warm = IsWarmAnonymous(line, &start, &end);
+    }
   }
   if (planned_bytes() < kMinBytes) ranges_.clear();
+}
+
+// The huge-page-aligned ranges of [start, end) whose small pages are at
+// least 3/4 in memory, asked of mincore a chunk of ranges at a time.
+void WarmMemoryOnHugePages::AddDenseRanges(uintptr_t start, uintptr_t end) noexcept {
+  static unsigned char resident[16384];  // one bit a small page; the template has one thread
+  const size_t pages_per_range = huge_page_ / kSmallPage;
+  const size_t ranges_per_call = sizeof resident / pages_per_range;
+  if (ranges_per_call == 0) return;
+  const uintptr_t mask = ~static_cast<uintptr_t>(huge_page_ - 1);
+  uintptr_t range = (start + huge_page_ - 1) & mask;
+  while (range + huge_page_ <= end) {
+    const size_t count = std::min<size_t>(ranges_per_call, (end - range) / huge_page_);
+    if (mincore(reinterpret_cast<void*>(range), count * huge_page_, resident) != 0) return;
+    for (size_t r = 0; r < count; ++r) {
+      size_t in_memory = 0;
+      for (size_t i = 0; i < pages_per_range; ++i) in_memory += resident[r * pages_per_range + i] & 1;
+      if (in_memory * 4 >= pages_per_range * 3) ranges_.push_back(range + r * huge_page_);
+    }
+    range += count * huge_page_;
+  }
 }
 
 int WarmMemoryOnHugePages::Step() noexcept {

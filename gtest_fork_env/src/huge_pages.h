@@ -40,7 +40,9 @@ class WarmMemoryOnHugePages {
   // Finds the work: each huge-page-aligned range of writable private
   // anonymous memory (the heap, anonymous mappings) whose small pages are
   // at least 3/4 resident (mincore), so that collapsing it adds at most a
-  // third to what it uses. No work when they add up to less than kMinBytes.
+  // third to what it uses. A mapping 64 times larger than what of it is in
+  // memory (a sanitizer's shadow) is skipped. No work when the ranges add
+  // up to less than kMinBytes.
   void Plan() noexcept;
 
   bool HasWork() const noexcept { return next_ < ranges_.size(); }
@@ -59,6 +61,8 @@ class WarmMemoryOnHugePages {
   size_t planned_bytes() const noexcept { return ranges_.size() * huge_page_; }
 
  private:
+  void AddDenseRanges(uintptr_t start, uintptr_t end) noexcept;
+
   bool enabled_ = false;
   bool can_collapse_ = false;
   size_t huge_page_ = size_t{2} << 20;
