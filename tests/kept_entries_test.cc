@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <system_error>
@@ -36,6 +37,7 @@ using gtest_fork_env::detail::DataDirs;
 using gtest_fork_env::detail::LogDirectory;
 using gtest_fork_env::detail::LogFile;
 using gtest_fork_env::detail::OpenLogFile;
+using gtest_fork_env::detail::PruneOtherLogs;
 using gtest_fork_env::detail::UniqueFd;
 using std::chrono::milliseconds;
 namespace fs = std::filesystem;
@@ -192,6 +194,7 @@ TEST(DataDirs, ABaseBeingMadeIsNotPrunedByAnotherRun) {
   DataDirs other;
   std::string other_unit;
   ASSERT_FALSE(other.NewUnit("race", false, &other_unit));
+  DataDirs::PruneOtherRuns("race");
   const Made made = starting.Continue(kWait);
   EXPECT_EQ(made.error, 0) << std::system_category().message(made.error);
   EXPECT_TRUE(made.exists) << made.path;
@@ -220,10 +223,37 @@ TEST(DataDirs, ABaseWhoseMakerDiedBeforeLockingItIsPruned) {
   DataDirs other;
   std::string other_unit;
   ASSERT_FALSE(other.NewUnit("race", false, &other_unit));
+  DataDirs::PruneOtherRuns("race");
   // The four kept, the held one and the new run's own: the dead one went.
   EXPECT_EQ(EntriesStartingWith(tmp.dir(), prefix), 6u);
   EXPECT_TRUE(fs::exists(held));
   other.RemoveAll();
+}
+
+// Scope::kBinary's one directory is the base itself: held from the start
+// like any base, so that another run's prune leaves it, and removed whole.
+TEST(DataDirs, TheOnlyUnitIsTheHeldBase) {
+  TempDirScope tmp;
+  ASSERT_FALSE(tmp.dir().empty());
+  const std::string prefix = "gtest_fork_env-race-data-";
+  DataDirs run;
+  std::string only;
+  ASSERT_FALSE(run.OnlyUnit("race", &only));
+  EXPECT_EQ(fs::path(only).parent_path(), fs::path(tmp.dir()));
+  EXPECT_EQ(fs::path(only).filename().string().rfind(prefix, 0), 0u) << only;
+  ASSERT_TRUE(fs::is_directory(only));
+  // Older than four newer idle ones, which a prune keeps: only its hold
+  // keeps it.
+  const struct timespec old[2] = {{time(nullptr) - 1000, 0}, {time(nullptr) - 1000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, only.c_str(), old, 0), 0);
+  for (int i = 0; i < 4; ++i)
+    MakeNewer(tmp.dir() + "/" + prefix + "kept0" + std::to_string(i), true, 100 + i);
+  DataDirs::PruneOtherRuns("race");
+  EXPECT_TRUE(fs::is_directory(only));
+  std::ofstream(only + "/file") << "data";
+  run.RemoveAll();
+  EXPECT_FALSE(fs::exists(only));
+  EXPECT_EQ(EntriesStartingWith(tmp.dir(), prefix), 4u);
 }
 
 std::error_code MakeLog(std::string* path) {
@@ -246,6 +276,7 @@ TEST(LogFile, ALogBeingMadeIsNotPrunedByAnotherRun) {
   }
   LogFile other;
   ASSERT_FALSE(OpenLogFile("", "race", other));
+  PruneOtherLogs("race");
   const Made made = starting.Continue(kWait);
   EXPECT_EQ(made.error, 0) << std::system_category().message(made.error);
   EXPECT_TRUE(made.exists) << made.path;

@@ -17,6 +17,7 @@ namespace {
 using gtest_fork_env::detail::LogDirectory;
 using gtest_fork_env::detail::LogFile;
 using gtest_fork_env::detail::OpenLogFile;
+using gtest_fork_env::detail::PruneOtherLogs;
 using gtest_fork_env::detail::SafeFileName;
 using gtest_fork_env::detail::TailOfFile;
 using gtest_fork_env::detail::UniqueFd;
@@ -76,6 +77,7 @@ TEST(LogFile, KeepsTheNewestLogsPerServerAndThoseInUse) {
   ASSERT_EQ(rename(log_dir.c_str(), real_dir.c_str()), 0);
   LogFile log;
   ASSERT_FALSE(OpenLogFile("", "api", log));
+  PruneOtherLogs("api");
   test_tmpdir ? setenv("TEST_TMPDIR", saved.c_str(), 1) : unsetenv("TEST_TMPDIR");
 
   auto exists = [&](const std::string& path) {

@@ -96,15 +96,23 @@ std::error_code OpenLogFile(const std::string& path, const std::string& server_n
     // it open: no prune (ours or another run's) removes it, kept_entries.h.
     UniqueFd fd;
     if (auto error = MakeHeldEntry(EntryKind::kFile, &path_made, &fd)) return error;
-    PruneIdleEntries(
-        dir, [&](const std::string& name) { return IsLogOf(name, safe_name); },
-        kKeptLogsPerServer);
     log.fd = std::move(fd);
     log.path = path_made;
     log.temporary = true;
     return {};
   } catch (const std::bad_alloc&) {
     return std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+void PruneOtherLogs(const std::string& server_name) noexcept {
+  try {
+    const std::string safe_name = SafeFileName(server_name);
+    PruneIdleEntries(
+        LogDirectory(), [&](const std::string& name) { return IsLogOf(name, safe_name); },
+        kKeptLogsPerServer);
+  } catch (const std::bad_alloc&) {
+    // Best effort: the next run prunes.
   }
 }
 

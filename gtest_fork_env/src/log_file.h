@@ -1,8 +1,8 @@
 #pragma once
 
 #include <string>
-#include <vector>
 #include <system_error>
+#include <vector>
 
 #include "unique_fd.h"
 
@@ -35,16 +35,20 @@ std::string LogDirectory();
 
 // Opens `path` for appending (truncating it first), or, when `path` is
 // empty, creates a fresh file "<server_name>-<pid>-XXXXXX.log" in
-// LogDirectory() (made mode 0700 if missing) and removes older logs of the
-// same server name there beyond the newest kKeptLogsPerServer. A log is in
-// use while a process holds it open (a shared flock, which the server's
-// stdout shares), from the moment it exists: logs in use are never removed,
-// so parallel runs of one binary cannot delete each other's logs, not even
-// one that is just being made (kept_entries.h).
+// LogDirectory() (made mode 0700 if missing). A log is in use while a
+// process holds it open (a shared flock, which the server's stdout shares),
+// from the moment it exists: logs in use are never removed, so parallel runs
+// of one binary cannot delete each other's logs, not even one that is just
+// being made (kept_entries.h).
 // Errors: open/mkstemp failures, with errno; EACCES when the log directory
 // exists but is not a directory of this user's (someone else's, a symlink).
 std::error_code OpenLogFile(const std::string& path, const std::string& server_name,
                             LogFile& log) noexcept;
+
+// Removes the idle logs of `server_name` in LogDirectory() beyond the newest
+// kKeptLogsPerServer: never one in use. Apart from OpenLogFile, so that it
+// can run while the server starts.
+void PruneOtherLogs(const std::string& server_name) noexcept;
 
 // The last `max_lines` lines of the file at `path`, each prefixed with
 // "  | ", long lines cut; "" when it is empty or unreadable. Reads at most the

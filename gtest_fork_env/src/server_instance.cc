@@ -252,6 +252,7 @@ Failure ServerInstance::Start(bool same_port) {
 // compiled log-line pattern.
 Failure ServerInstance::PrepareStart() {
   if (!log_.fd) {
+    prune_pending_ = true;
     if (auto error = OpenLogFile(options_.log_path, options_.name, log_)) {
       return ExplainNotStarted(
           "cannot open its log " +
@@ -264,7 +265,10 @@ Failure ServerInstance::PrepareStart() {
   if (auto failure = PrepareTls()) return failure;
   if (auto failure = CheckPreload()) return failure;
   if (data_dir_.empty() && !template_.started()) {  // a clone's comes with it
-    if (auto error = data_dirs_.NewUnit(options_.name, false, &data_dir_)) {
+    const std::error_code error = options_.scope == Scope::kBinary
+                                      ? data_dirs_.OnlyUnit(options_.name, &data_dir_)
+                                      : data_dirs_.NewUnit(options_.name, false, &data_dir_);
+    if (error) {
       return ExplainNotStarted("cannot make its data directory: " + error.message(),
                                AdviceForFileError(error, "TMPDIR"));
     }
@@ -387,6 +391,7 @@ Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
               mode_name(), threads);
   Channels channels;
   if (Failure failure = Spawn(port, channels)) return failure;
+  PruneOtherRuns();
   // From here only the child holds these ends: end-of-file means it closed
   // them or exited.
   channels.notify_write.reset();
@@ -401,6 +406,16 @@ Failure ServerInstance::StartOnce(uint16_t port, bool* port_was_taken) {
     return std::nullopt;
   }
   return EndFailedStart(readiness, port_was_taken);
+}
+
+// Removes what other runs of this server name left beyond the newest few
+// (kept_entries.h), once per log this instance made: after the spawn, so
+// that it runs while the child starts, not before it.
+void ServerInstance::PruneOtherRuns() {
+  if (!prune_pending_) return;
+  prune_pending_ = false;
+  if (log_.temporary) PruneOtherLogs(options_.name);
+  DataDirs::PruneOtherRuns(options_.name);
 }
 
 // Makes the channels of one start and starts the child (its pid in

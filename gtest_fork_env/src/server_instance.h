@@ -182,6 +182,7 @@ class ServerInstance {
   void AddTemplateChannel(int control_child, SpawnRequest& request) const;
   Mode ChooseMode(size_t threads) const;
   bool WantsTemplate() const;
+  void PruneOtherRuns();
   SpawnRequest MakeRequest(uint16_t port, const Channels& channels, std::string* error);
   // Replaces {host}, {port}, {url}, {name}, {data_dir} and {other.key}; sets
   // `error` for an unknown {other.key}.
@@ -240,6 +241,7 @@ class ServerInstance {
   Checkpointing checkpointing_ = Checkpointing::kUnknown;
   LogFile log_;
   DataDirs data_dirs_;
+  bool prune_pending_ = false;  // a log was opened: prune after the next spawn
   std::string data_dir_;  // of the current unit; "" between units
   UniqueFd activation_socket_;
   uint16_t activation_port_ = 0;
