@@ -57,17 +57,16 @@ inline bool GetHelloOnce(uint16_t port,
          answer.compare(answer.size() - 5, 5, "hello") == 0;
 }
 
-// One floor cycle. `start_ns`: fork to GET answered; `stop_ns`: SIGTERM to
-// waitpid. False when any step failed.
-inline bool FloorForkCycle(long long* start_ns, long long* stop_ns) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
+// The floor's server, started by hand: fork; the child serves the small
+// server on any port and reports it through a pipe. Fills `pid` and `port`;
+// false when a step failed (then a started child has been reaped).
+inline bool StartFloorServer(pid_t* pid, uint16_t* port) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return false;
   std::fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
+  *pid = fork();
+  if (*pid < 0) return false;
+  if (*pid == 0) {
     close(fds[0]);
     _exit(ServeSmall("127.0.0.1", 0, fds[1]));
   }
@@ -81,17 +80,41 @@ inline bool FloorForkCycle(long long* start_ns, long long* stop_ns) {
     if (got > 0) filled += static_cast<size_t>(got);
   }
   close(fds[0]);
-  const long port = std::strtol(line, nullptr, 10);
-  const bool ok = port > 0 && port < 65536 && GetHelloOnce(static_cast<uint16_t>(port));
-  const auto t1 = Clock::now();
+  const long reported = std::strtol(line, nullptr, 10);
+  if (reported > 0 && reported < 65536) {
+    *port = static_cast<uint16_t>(reported);
+    return true;
+  }
+  kill(*pid, SIGKILL);
+  while (waitpid(*pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return false;
+}
+
+// Stops it by hand: SIGTERM and waitpid. True when it exited with 0.
+inline bool StopFloorServer(pid_t pid) {
   kill(pid, SIGTERM);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// One floor cycle. `start_ns`: fork to GET answered; `stop_ns`: SIGTERM to
+// waitpid. False when any step failed.
+inline bool FloorForkCycle(long long* start_ns, long long* stop_ns) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  pid_t pid = -1;
+  uint16_t port = 0;
+  if (!StartFloorServer(&pid, &port)) return false;
+  const bool answered = GetHelloOnce(port);
+  const auto t1 = Clock::now();
+  const bool stopped = StopFloorServer(pid);
   const auto t2 = Clock::now();
   *start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
   *stop_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t2 - t1).count();
-  return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return answered && stopped;
 }
 
 // The floor of a test's clone (issue 19): the least a hand-written fork of

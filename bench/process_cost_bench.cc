@@ -2,14 +2,24 @@
 // it under gtest_discover_tests: whole runs of the same trivial one-test
 // binary (process_cost/process_cost_test.cc) without the environment
 // ("bare") and with it ("env", and any other --modes), spawned in alternating
-// order, medians; against the floor measured in the same run, in-process
-// cycles of bench/floor.h (fork, bind any port, report it through a pipe,
-// one GET, SIGTERM, waitpid).
-//
-//   ratio = (median env run - median bare run) / (median floor start + stop)
-//
-// and, less sensitive to a load that changes during the run, the median of
-// the per-round differences (env run - bare run of the same round) / floor.
+// order, medians; against two floors measured in the same run, both doing
+// the steps of bench/floor.h by hand (fork, bind any port, report it through
+// a pipe, one GET, SIGTERM, waitpid):
+// - the floor binary: the same test binary in "floor" mode, whose
+//   environment does those steps itself, run whole like the others. This is
+//   what a user sees: the whole binary with the library against the whole
+//   binary with the hand-written fork.
+//     binary ratio = (median env run - median bare run)
+//                    / (median floor run - median bare run)
+// - in-process cycles of those steps in this benchmark's own warm process:
+//     ratio = (median env run - median bare run) / (median start + stop)
+//   A warm process pays no first-time costs and a loaded machine slows its
+//   short cycles more than a whole binary: on 2026-12-02, at a load average
+//   of 7, this floor came out 4 to 5 times its quiet value and the ratio
+//   1.22, against 1.7 to 1.9 at a load of 1.
+// Each ratio also comes as the median of the per-round differences (env
+// run - bare run of the same round), less sensitive to a load that changes
+// during the run.
 //
 // Each run's phases come from the steady-clock marks the test binary writes
 // (PROCESS_COST_TIMES): load (spawn to main), init (main to the first
@@ -19,8 +29,10 @@
 // spdlog (as the core was before it dropped spdlog), the httplib adapter.
 //
 // Flags: --runs=N (runs of each binary, default 40), --floor_cycles=N
-// (default 200), --modes=env[,...] (default env; "<mode>:<NAME>=<value>" runs
-// that mode with that variable set, for experiments), --out_dir=DIR
+// (default 200), --modes=env[,...] (default env,floor; "<mode>:<NAME>=<value>" runs
+// that mode with that variable set, for experiments; "<mode>@<binary>" runs
+// it in another build of process_cost_test, so that two versions of the
+// library are compared round by round), --out_dir=DIR
 // (default .), --test_binary=PATH (another build of process_cost_test, e.g.
 // of an older version of the library, to compare in the same conditions).
 
@@ -82,9 +94,10 @@ bool SpawnOnce(const std::string& binary, const std::string& mode, const std::st
   }
   if (!mode.empty()) {
     // "<mode>:<NAME>=<value>" also sets that variable (an experiment's switch).
-    const size_t colon = mode.find(':');
-    env.push_back("PROCESS_COST_MODE=" + mode.substr(0, colon));
-    if (colon != std::string::npos) env.push_back(mode.substr(colon + 1));
+    const std::string plain = mode.substr(0, mode.find('@'));
+    const size_t colon = plain.find(':');
+    env.push_back("PROCESS_COST_MODE=" + plain.substr(0, colon));
+    if (colon != std::string::npos) env.push_back(plain.substr(colon + 1));
     env.push_back("PROCESS_COST_TIMES=" + marks);
   }
   std::vector<char*> envp, argv = {const_cast<char*>(binary.c_str()), nullptr};
@@ -132,7 +145,7 @@ std::vector<std::string> Split(const std::string& text) {
 struct Config {
   int runs = 40;
   int floor_cycles = 200;
-  std::vector<std::string> modes = {"env"};
+  std::vector<std::string> modes = {"env", "floor"};
   std::string out_dir = ".";
   std::string test_binary = PROCESS_COST_TEST;
 };
@@ -162,7 +175,10 @@ Config ParseFlags(int argc, char** argv) {
 // alternates from round to round, then the link rows.
 std::vector<std::pair<std::string, std::string>> RoundRows(const Config& config, int round) {
   std::vector<std::pair<std::string, std::string>> rows = {{"bare", config.test_binary}};
-  for (const std::string& mode : config.modes) rows.push_back({mode, config.test_binary});
+  for (const std::string& mode : config.modes) {
+    const size_t at = mode.find('@');
+    rows.push_back({mode, at == std::string::npos ? config.test_binary : mode.substr(at + 1)});
+  }
   if (round % 2) std::reverse(rows.begin(), rows.end());
   std::vector<std::pair<std::string, std::string>> links = {
       {"link_gtest", LINK_COST_GTEST}, {"link_core", LINK_COST_CORE},
@@ -257,24 +273,45 @@ double PairedDifference(Grouped& grouped, const std::string& row, const std::str
   return Median(differences);
 }
 
-// Prints the table and writes process_cost.csv.
+// What the hand-written floor adds as a whole binary ("floor" mode of the
+// test binary, the outside way): median total minus bare's, and the
+// median of the per-round differences. Zero when the floor row did not run.
+struct FloorBinary {
+  double added = 0, paired = 0;
+};
+
+FloorBinary MeasureFloorBinary(Grouped& grouped) {
+  if (!grouped.by_row.count("floor")) return {};
+  return {Median(grouped.by_row["floor"][7]) - Median(grouped.by_row["bare"][7]),
+          PairedDifference(grouped, "floor", "bare")};
+}
+
+// Prints the table and writes process_cost.csv. A row's added time is
+// compared with both floors: in-process cycles (ratio) and the floor binary
+// (binary ratio, what a user running the binary sees).
 void Report(Grouped& grouped, double floor_ms, const std::string& out_dir) {
   auto median_of = [&](const std::string& row, int p) { return Median(grouped.by_row[row][p]); };
+  const FloorBinary floor_binary = MeasureFloorBinary(grouped);
   std::ofstream csv(out_dir + "/process_cost.csv");
   csv << "row,runs";
   for (const char* phase : kPhases) csv << ',' << phase << "_ms";
-  csv << ",added_ms,floor_ms,ratio,paired_added_ms,paired_ratio\n";
+  csv << ",added_ms,floor_ms,ratio,paired_added_ms,paired_ratio,floor_binary_added_ms,"
+         "binary_ratio,paired_binary_ratio\n";
   std::printf("%-17s", "row");
   for (const char* phase : kPhases) std::printf(" %8s", phase);
-  std::printf(" %9s %7s %9s %7s\n", "added", "ratio", "paired", "ratio");
+  std::printf(" %9s %7s %9s %7s %7s %7s\n", "added", "ratio", "paired", "ratio", "xbin", "pxbin");
   for (const std::string& row : grouped.order) {
     const bool link_row = row.rfind("link_", 0) == 0;
     const std::string base = link_row ? "link_gtest" : "bare";
     const bool compared = row != base;
+    const bool env_row = compared && !link_row && row != "floor";
     const double added = compared ? median_of(row, 7) - median_of(base, 7) : 0;
     const double pair = compared ? PairedDifference(grouped, row, base) : 0;
     const double ratio = compared && !link_row ? added / floor_ms : 0;
     const double pair_ratio = compared && !link_row ? pair / floor_ms : 0;
+    const bool by_binary = env_row && floor_binary.added > 0 && floor_binary.paired > 0;
+    const double binary_ratio = by_binary ? added / floor_binary.added : 0;
+    const double pair_binary_ratio = by_binary ? pair / floor_binary.paired : 0;
     csv << row << ',' << grouped.by_row[row][7].size();
     std::printf("%-17s", row.c_str());
     for (int p = 0; p < kPhaseCount; ++p) {
@@ -282,13 +319,16 @@ void Report(Grouped& grouped, double floor_ms, const std::string& out_dir) {
       std::printf(" %8.3f", median_of(row, p));
     }
     csv << ',' << added << ',' << floor_ms << ',' << ratio << ',' << pair << ',' << pair_ratio
-        << '\n';
+        << ',' << floor_binary.added << ',' << binary_ratio << ',' << pair_binary_ratio << '\n';
     if (!compared) std::printf(" %9s\n", "base");
     else if (link_row) std::printf(" %+9.3f %7s %+9.3f\n", added, "", pair);
-    else std::printf(" %+9.3f %6.2fx %+9.3f %6.2fx\n", added, ratio, pair, pair_ratio);
+    else if (!by_binary) std::printf(" %+9.3f %6.2fx %+9.3f %6.2fx\n", added, ratio, pair, pair_ratio);
+    else std::printf(" %+9.3f %6.2fx %+9.3f %6.2fx %6.2fx %6.2fx\n", added, ratio, pair,
+                     pair_ratio, binary_ratio, pair_binary_ratio);
   }
   std::printf("added = median total - median total of its base (bare, or link_gtest); "
-              "paired = median of the per-round differences; ratio = added / floor\n");
+              "paired = median of the per-round differences; ratio = added / in-process floor; "
+              "xbin, pxbin = added, paired / what the floor binary adds (the floor row)\n");
 }
 
 }  // namespace

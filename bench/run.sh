@@ -104,7 +104,7 @@ echo "load_process_cost_start=$(loadavg)" >>"$results/machine.txt"
 rt=()
 [ "${BENCH_PROCESS_RT:-0}" = 1 ] && rt=(chrt -f 10)
 "${rt[@]}" "$bench_dir/process_cost_bench" --runs="${BENCH_PROCESS_RUNS:-60}" --out_dir="$results" \
-  --modes=env,env_idle \
+  --modes=env,env_idle,floor \
   | tee "$results/process_cost.txt"
 echo "load_process_cost_end=$(loadavg)" >>"$results/machine.txt"
 fi  # not BENCH_ONLY

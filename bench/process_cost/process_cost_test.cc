@@ -10,6 +10,10 @@
 //   env_idle  the same, but the test does not use the server (a test of a
 //             binary whose other tests do): TearDown may then come while
 //             httplib is still starting its worker threads
+//   floor     no ForkServerEnv: an environment written by hand does the
+//             floor's steps (bench/floor.h): fork, serve the small server
+//             on any port, read the port from a pipe; the test sends the
+//             GET; SIGTERM and waitpid. The whole binary's floor.
 // (Add a mode here, e.g. a lazily started environment, and pass its name to
 // process_cost_bench --modes=...)
 //
@@ -38,6 +42,7 @@ enum Mark { kMain, kSetUpBegin, kSetUpEnd, kTestBegin, kTestEnd, kTearDownBegin,
             kMarks };
 long long g_marks[kMarks];
 gtest_fork_env::ForkServerEnv* g_env = nullptr;
+uint16_t g_floor_port = 0;
 bool g_send_get = false;
 
 void MarkNow(Mark mark) {
@@ -77,6 +82,15 @@ struct InnerMarks : ::testing::Environment {
   void TearDown() override { MarkNow(kTearDownBegin); }
 };
 
+// The floor by hand: what a user would write without the library.
+struct FloorEnv : ::testing::Environment {
+  pid_t pid = -1;
+  void SetUp() override { ASSERT_TRUE(bench::StartFloorServer(&pid, &g_floor_port)); }
+  void TearDown() override {
+    if (pid > 0) EXPECT_TRUE(bench::StopFloorServer(pid));
+  }
+};
+
 int ServeSmallEnv(gtest_fork_env::ServerContext& context) {
   httplib::Server server;
   bench::ConfigureSmallServer(server);
@@ -85,7 +99,7 @@ int ServeSmallEnv(gtest_fork_env::ServerContext& context) {
 
 TEST(ProcessCost, Trivial) {
   MarkNow(kTestBegin);
-  if (g_send_get) EXPECT_TRUE(bench::GetHelloOnce(g_env->port()));
+  if (g_send_get) EXPECT_TRUE(bench::GetHelloOnce(g_env ? g_env->port() : g_floor_port));
   MarkNow(kTestEnd);
 }
 
@@ -103,6 +117,9 @@ int main(int argc, char** argv) {
     options.name = "process-cost";
     g_env = new gtest_fork_env::ForkServerEnv(ServeSmallEnv, options);
     ::testing::AddGlobalTestEnvironment(g_env);
+  } else if (name == "floor") {
+    g_send_get = true;
+    ::testing::AddGlobalTestEnvironment(new FloorEnv);
   } else if (name != "bare") {
     std::fprintf(stderr, "process_cost_test: unknown PROCESS_COST_MODE '%s'\n", name.c_str());
     return 64;
