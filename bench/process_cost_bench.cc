@@ -29,8 +29,8 @@
 // spdlog (as the core was before it dropped spdlog), the httplib adapter.
 //
 // Flags: --runs=N (runs of each binary, default 40), --floor_cycles=N
-// (default 200), --modes=env[,...] (default env,floor; "<mode>:<NAME>=<value>" runs
-// that mode with that variable set, for experiments; "<mode>@<binary>" runs
+// (default 200), --modes=env[,...] (default env,floor; "<mode>:<NAME>=<value>"
+// runs that mode with that variable set, for experiments; "<mode>@<binary>" runs
 // it in another build of process_cost_test, so that two versions of the
 // library are compared round by round), --out_dir=DIR
 // (default .), --test_binary=PATH (another build of process_cost_test, e.g.
@@ -322,7 +322,8 @@ void Report(Grouped& grouped, double floor_ms, const std::string& out_dir) {
         << ',' << floor_binary.added << ',' << binary_ratio << ',' << pair_binary_ratio << '\n';
     if (!compared) std::printf(" %9s\n", "base");
     else if (link_row) std::printf(" %+9.3f %7s %+9.3f\n", added, "", pair);
-    else if (!by_binary) std::printf(" %+9.3f %6.2fx %+9.3f %6.2fx\n", added, ratio, pair, pair_ratio);
+    else if (!by_binary)
+      std::printf(" %+9.3f %6.2fx %+9.3f %6.2fx\n", added, ratio, pair, pair_ratio);
     else std::printf(" %+9.3f %6.2fx %+9.3f %6.2fx %6.2fx %6.2fx\n", added, ratio, pair,
                      pair_ratio, binary_ratio, pair_binary_ratio);
   }

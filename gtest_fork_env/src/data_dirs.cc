@@ -40,7 +40,8 @@ std::error_code DataDirs::NewUnit(const std::string& server_name, bool copy_firs
     const std::string unit = base_ + "/" + std::to_string(next_++);
     std::error_code error;
     if (copy_first && !first_.empty()) {
-      fs::copy(first_, unit, fs::copy_options::recursive | fs::copy_options::copy_symlinks, error);
+      fs::copy(first_, unit, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
+               error);
     } else {
       fs::create_directory(unit, error);
     }

@@ -9,12 +9,11 @@
 // not files, so each test (or suite) gets a directory of its own: one base
 // directory per server and test binary, one numbered directory in it per
 // unit of the scope (under Scope::kBinary the base itself is the one
-// directory: one directory less to make and remove, and removing one is
-// the dearest file-system step of a start and stop on ext4). A run whose tests failed keeps its
-// directories; the newest few per server name are kept, older ones go when
-// a run starts (PruneOtherRuns). A
-// base in use (held by a live run from the moment it exists) never goes:
-// kept_entries.h.
+// directory: one directory less to make and remove, and removing one is the
+// dearest file-system step of a start and stop on ext4). A run whose tests
+// failed keeps its directories; the newest few per server name are kept,
+// older ones go when a run starts (PruneOtherRuns). A base in use (held by a
+// live run from the moment it exists) never goes: kept_entries.h.
 
 namespace gtest_fork_env::detail {
 
